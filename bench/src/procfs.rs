@@ -1,0 +1,68 @@
+//! Linux /proc readers: resident set size (VmRSS) and CPU time of a process.
+
+use anyhow::{anyhow, Context, Result};
+use std::time::Duration;
+
+/// Clock ticks per second of /proc/PID/stat times (USER_HZ; 100 on Linux).
+const USER_HZ: u64 = 100;
+
+/// `VmRSS` of process `pid` in KiB.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_vm_rss_kib(&text).ok_or_else(|| anyhow!("no VmRSS line in {path}"))
+}
+
+/// Extracts `VmRSS:   1234 kB` from the text of a /proc/PID/status file.
+pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// User + system CPU time consumed so far by process `pid` ("self" works too).
+pub fn cpu_time(pid: &str) -> Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = parse_stat_cpu_ticks(&text).ok_or_else(|| anyhow!("malformed {path}"))?;
+    Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/PID/stat line, in clock ticks.
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_whitespace();
+    // after_comm starts at field 3 (state); utime is field 14 => index 11.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_vm_rss() {
+        let status = "Name:\tjava\nVmPeak:\t  999 kB\nVmRSS:\t   123456 kB\nThreads: 4\n";
+        assert_eq!(parse_vm_rss_kib(status), Some(123_456));
+        assert_eq!(parse_vm_rss_kib("Name: x\n"), None);
+    }
+
+    #[test]
+    fn parses_stat_ticks_with_spaces_in_comm() {
+        let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 1 2 3";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(300));
+    }
+
+    #[test]
+    fn reads_own_process() -> Result<()> {
+        let pid = std::process::id();
+        assert!(rss_kib(pid)? > 0);
+        cpu_time("self")?;
+        Ok(())
+    }
+}

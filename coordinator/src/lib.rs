@@ -1,0 +1,13 @@
+//! A ZooKeeper-wire-compatible coordination service: the protocol codec, the
+//! data tree and watch state machines, durable storage, and the server.
+
+pub mod db;
+pub mod path;
+pub mod prep;
+pub mod proto;
+pub mod tree;
+pub mod txn;
+pub mod watch;
+pub mod config;
+pub mod server;
+pub mod storage;

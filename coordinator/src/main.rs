@@ -1,0 +1,55 @@
+//! `coord`: `coord server` runs the coordinator; the other subcommands are a
+//! command-line client for it (or for any ZooKeeper server).
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Parser;
+use coordinator::config::{Config, ServerArgs};
+
+mod cli;
+
+#[derive(Debug, Parser)]
+#[command(name = "coord", version, about = "A ZooKeeper-compatible coordination service")]
+struct Cli {
+    #[command(flatten)]
+    global: cli::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the coordinator.
+    Server(ServerArgs),
+    #[command(flatten)]
+    Client(cli::Op),
+}
+
+fn main() -> anyhow::Result<()> {
+    common::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => serve(args),
+        Command::Client(op) => cli::run(cli.global, op),
+    }
+}
+
+fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let ip = cfg.client_port_address.unwrap_or([0, 0, 0, 0].into());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.client_port))
+            .await
+            .with_context(|| format!("binding {ip}:{}", cfg.client_port))?;
+        let shutdown = common::shutdown::on_signals()?;
+        // A wildcard bind is announced as loopback: an address a client can dial.
+        let announce = |addr: SocketAddr| {
+            let ip = if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() };
+            common::announce_listening(SocketAddr::new(ip, addr.port()))
+        };
+        coordinator::server::run(cfg, listener, shutdown, announce).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,378 @@
+//! The state machine task: the only owner of the database, the watch table and
+//! the live sessions. It takes requests in arrival order (so each session's
+//! requests keep their FIFO order), assigns zxids, appends transactions to the
+//! current round, and hands the round to the group-commit thread. Replies
+//! computed while any transaction is not yet durable wait for that sync, so
+//! no client ever sees a state a crash could take back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::ZkDb;
+use crate::proto::records::{ClientInfo, WatcherEvent};
+use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, Response, PASSWORD_LEN};
+use crate::storage::syncer::{Batch, Syncer};
+use crate::storage::txnlog;
+use crate::tree::Change;
+use crate::txn::{Txn, TxnEntry};
+use crate::watch::{Notification, WatchTable, SYNC_CONNECTED};
+
+use super::outbound::{ConnHandle, CoreMsg, Deliveries, Delivery, Outbound, SessionClock};
+use super::stats::ServerStats;
+
+/// A session the server knows about, connected or not.
+#[derive(Debug)]
+pub(super) struct LiveSession {
+    pub conn: Option<ConnHandle>,
+    pub auth: Vec<ClientInfo>,
+    pub timeout_ms: i64,
+    pub clock: SessionClock,
+}
+
+/// Most messages taken from the queue in one round; bounds reply latency
+/// under a flood while still batching log writes.
+const MAX_ROUND: usize = 1024;
+
+#[derive(Debug)]
+pub struct Core {
+    pub(super) cfg: Config,
+    pub(super) db: ZkDb,
+    pub(super) watches: WatchTable,
+    pub(super) sessions: HashMap<i64, LiveSession>,
+    /// Expiry buckets: deadline (ms, a multiple of tickTime) -> sessions to check.
+    expiry: BTreeMap<i64, Vec<i64>>,
+    syncer: Syncer<Deliveries>,
+    log: BytesMut,
+    out: Vec<Delivery>,
+    pub(super) stats: Arc<ServerStats>,
+    since_snapshot: u64,
+    snapshot_after: u64,
+    next_session: i64,
+    epoch: Instant,
+}
+
+/// Wall-clock milliseconds, for ctime and mtime.
+pub(super) fn wall_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Core {
+    pub fn new(cfg: Config, db: ZkDb, syncer: Syncer<Deliveries>, stats: Arc<ServerStats>) -> Self {
+        // ZooKeeper's session id layout: server id in the top byte, then time.
+        let next_session = (((wall_ms() as u64) << 24) >> 8) as i64 | (i64::from(cfg.server_id) << 56);
+        let mut core = Self {
+            snapshot_after: 0,
+            cfg,
+            db,
+            watches: WatchTable::default(),
+            sessions: HashMap::new(),
+            expiry: BTreeMap::new(),
+            syncer,
+            log: BytesMut::new(),
+            out: Vec::new(),
+            stats,
+            since_snapshot: 0,
+            next_session,
+            epoch: Instant::now(),
+        };
+        core.snapshot_after = core.next_snapshot_threshold();
+        // Restored sessions get a full timeout to reconnect, as after a ZooKeeper restart.
+        let restored: Vec<(i64, i32)> = core.db.sessions.iter().map(|(id, s)| (*id, s.timeout_ms)).collect();
+        for (id, timeout_ms) in restored {
+            core.track_session(id, i64::from(timeout_ms));
+        }
+        core
+    }
+
+    /// ZooKeeper randomizes the snapshot point within [snapCount/2, snapCount]
+    /// so that an ensemble's members do not all snapshot at once.
+    fn next_snapshot_threshold(&self) -> u64 {
+        let half = self.cfg.snap_count / 2;
+        half + rand::rng().random_range(0..=half)
+    }
+
+    pub(super) fn now_ms(&self) -> i64 {
+        self.epoch.elapsed().as_millis() as i64
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>, shutdown: CancellationToken) {
+        let tick = std::time::Duration::from_millis(u64::from(self.cfg.tick_time_ms));
+        let mut expiry_tick = tokio::time::interval(tick);
+        expiry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let reap = std::time::Duration::from_millis(self.cfg.container_check_interval_ms.max(1));
+        let mut reap_tick = tokio::time::interval(reap);
+        reap_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut batch = Vec::with_capacity(MAX_ROUND);
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, MAX_ROUND) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for msg in batch.drain(..) {
+                        self.handle(msg);
+                    }
+                }
+                _ = expiry_tick.tick() => self.expire_sessions(),
+                _ = reap_tick.tick() => self.reap_containers_and_ttls(),
+                _ = shutdown.cancelled() => break,
+            }
+            self.end_round();
+        }
+        self.end_round();
+        tracing::info!(zxid = format_args!("{:#x}", self.db.last_zxid), "state machine stopped");
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect { conn, request } => self.connect(conn, request),
+            CoreMsg::Request { session, conn_id, xid, request, received } => {
+                self.stats.received.fetch_add(1, Ordering::Relaxed);
+                let Some(conn) = self.connection_of(session, conn_id) else {
+                    return;
+                };
+                self.request(session, &conn, xid, request, received);
+            }
+            CoreMsg::Disconnected { session, conn_id } => {
+                if let Some(live) = self.sessions.get_mut(&session) {
+                    if live.conn.as_ref().is_some_and(|c| c.id == conn_id) {
+                        live.conn = None;
+                    }
+                }
+            }
+            CoreMsg::FourLetter { word, reply } => {
+                let _ = reply.send(self.four_letter(&word));
+            }
+        }
+    }
+
+    /// The connection currently attached to `session`, if it is `conn_id`:
+    /// requests from a connection the session has moved away from are dropped.
+    fn connection_of(&self, session: i64, conn_id: u64) -> Option<ConnHandle> {
+        let conn = self.sessions.get(&session)?.conn.as_ref()?;
+        (conn.id == conn_id).then(|| conn.clone())
+    }
+
+    /// Queues a message for a connection in this round.
+    pub(super) fn send(&mut self, conn: &ConnHandle, msg: Outbound, received: Option<Instant>) {
+        self.out.push(Delivery { conn: conn.clone(), msg, received });
+    }
+
+    /// Logs and applies one transaction, queues the watch events it fires,
+    /// and returns its zxid.
+    pub(super) fn commit(&mut self, txn: Txn) -> i64 {
+        let entry = TxnEntry { zxid: self.db.last_zxid + 1, time: wall_ms(), txn };
+        txnlog::frame(&entry, &mut self.log);
+        let mut changes = Vec::new();
+        self.db.apply(&entry, &mut changes);
+        self.fire(&changes, entry.zxid);
+        self.since_snapshot += 1;
+        entry.zxid
+    }
+
+    fn fire(&mut self, changes: &[Change], zxid: i64) {
+        let mut notes = Vec::new();
+        for change in changes {
+            self.watches.trigger(change, &mut notes);
+        }
+        for n in notes {
+            self.notify(n, zxid);
+        }
+    }
+
+    pub(super) fn notify(&mut self, n: Notification, zxid: i64) {
+        let Some(conn) = self.sessions.get(&n.session).and_then(|s| s.conn.clone()) else {
+            return;
+        };
+        let event = WatcherEvent { event_type: n.event_type, state: SYNC_CONNECTED, path: n.path };
+        self.send(&conn, Outbound::Event { zxid, event }, None);
+    }
+
+    /// Releases this round: directly when nothing is waiting on the log,
+    /// otherwise through the group-commit thread, in order.
+    fn end_round(&mut self) {
+        let snapshot = (self.since_snapshot >= self.snapshot_after).then(|| {
+            self.since_snapshot = 0;
+            self.snapshot_after = self.next_snapshot_threshold();
+            let started = Instant::now();
+            let bytes = self.db.snapshot();
+            tracing::info!(zxid = format_args!("{:#x}", self.db.last_zxid), nodes = self.db.tree.len(), took_ms = started.elapsed().as_millis() as u64, "snapshot serialized");
+            (self.db.last_zxid, bytes)
+        });
+        if self.out.is_empty() && self.log.is_empty() && snapshot.is_none() {
+            return;
+        }
+        let deliveries = Deliveries { items: std::mem::take(&mut self.out), stats: Some(self.stats.clone()) };
+        if self.log.is_empty() && snapshot.is_none() && self.syncer.idle() {
+            crate::storage::syncer::Deliver::deliver(deliveries);
+        } else {
+            let log = std::mem::take(&mut self.log);
+            self.syncer.submit(Batch { log, snapshot, deliveries });
+        }
+    }
+
+    fn track_session(&mut self, id: i64, timeout_ms: i64) {
+        let clock = SessionClock::default();
+        clock.store(self.now_ms(), Ordering::Relaxed);
+        self.sessions.insert(id, LiveSession { conn: None, auth: Vec::new(), timeout_ms, clock });
+        self.schedule(id, self.now_ms() + timeout_ms);
+    }
+
+    /// Puts a session into the bucket of the first tick at or after `deadline`.
+    fn schedule(&mut self, id: i64, deadline: i64) {
+        let tick = i64::from(self.cfg.tick_time_ms);
+        let bucket = (deadline + tick - 1) / tick * tick;
+        self.expiry.entry(bucket).or_default().push(id);
+    }
+
+    fn connect(&mut self, conn: ConnHandle, req: ConnectRequest) {
+        if req.last_zxid_seen > self.db.last_zxid {
+            // The client saw a newer state than ours (another server's);
+            // ZooKeeper refuses so the client tries elsewhere.
+            tracing::warn!(peer = %conn.peer, client_zxid = format_args!("{:#x}", req.last_zxid_seen), our_zxid = format_args!("{:#x}", self.db.last_zxid), "refusing session: client has seen a newer zxid");
+            self.send(&conn, Outbound::Close, None);
+            return;
+        }
+        let min = i64::from(self.cfg.min_session_timeout_ms);
+        let max = i64::from(self.cfg.max_session_timeout_ms);
+        let timeout = i64::from(req.timeout_ms).clamp(min, max);
+        if req.session_id == 0 {
+            let id = self.new_session_id();
+            let mut password = [0u8; PASSWORD_LEN];
+            rand::rng().fill(&mut password[..]);
+            self.commit(Txn::CreateSession { session: id, timeout_ms: timeout as i32, password });
+            self.track_session(id, timeout);
+            self.attach(id, conn, password, timeout);
+            tracing::debug!(session = format_args!("{id:#x}"), timeout, "session created");
+            return;
+        }
+        let id = req.session_id;
+        match self.db.sessions.get(&id) {
+            Some(rec) if rec.password[..] == req.password[..] => {
+                let password = rec.password;
+                let timeout = i64::from(rec.timeout_ms);
+                if let Some(old) = self.sessions.get_mut(&id).and_then(|s| s.conn.take()) {
+                    // The session moved to a new connection; the old one goes.
+                    self.send(&old, Outbound::Close, None);
+                }
+                self.attach(id, conn, password, timeout);
+                tracing::debug!(session = format_args!("{id:#x}"), "session resumed");
+            }
+            found => {
+                tracing::info!(session = format_args!("{id:#x}"), known = found.is_some(), "reconnect to an expired session or with a wrong password");
+                let response = ConnectResponse::expired();
+                self.send(&conn, Outbound::Connected { response, clock: None }, None);
+                self.send(&conn, Outbound::Close, None);
+            }
+        }
+    }
+
+    fn new_session_id(&mut self) -> i64 {
+        loop {
+            self.next_session = self.next_session.wrapping_add(1);
+            let id = self.next_session;
+            if id != 0 && !self.db.sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn attach(&mut self, id: i64, conn: ConnHandle, password: [u8; PASSWORD_LEN], timeout: i64) {
+        let now = self.now_ms();
+        let Some(live) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        live.clock.store(now, Ordering::Relaxed);
+        live.conn = Some(conn.clone());
+        live.auth = vec![ClientInfo { auth_scheme: "ip".into(), user: conn.peer.ip().to_string() }];
+        let clock = Some(live.clock.clone());
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: timeout as i32,
+            session_id: id,
+            password,
+            read_only: false,
+        };
+        self.send(&conn, Outbound::Connected { response, clock }, None);
+    }
+
+    /// Ends a session: logs the close (which deletes its ephemerals) and drops
+    /// its watches. The caller closes the connection.
+    pub(super) fn close_session(&mut self, id: i64) -> i64 {
+        self.watches.remove_session(id);
+        let zxid = self.commit(Txn::CloseSession { session: id });
+        self.sessions.remove(&id);
+        zxid
+    }
+
+    fn expire_sessions(&mut self) {
+        let now = self.now_ms();
+        let due: Vec<i64> = self.expiry.range(..=now).map(|(k, _)| *k).collect();
+        for bucket in due {
+            for id in self.expiry.remove(&bucket).unwrap_or_default() {
+                let Some(live) = self.sessions.get(&id) else {
+                    continue;
+                };
+                let deadline = live.clock.load(Ordering::Relaxed) + live.timeout_ms;
+                if deadline > now {
+                    self.schedule(id, deadline);
+                } else {
+                    tracing::info!(session = format_args!("{id:#x}"), timeout_ms = live.timeout_ms, "session expired");
+                    let conn = live.conn.clone();
+                    self.close_session(id);
+                    if let Some(conn) = conn {
+                        self.send(&conn, Outbound::Close, None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Deletes containers that had children and have none left, and TTL nodes
+    /// unchanged for longer than their TTL and without children.
+    fn reap_containers_and_ttls(&mut self) {
+        let now = wall_ms();
+        let mut doomed = Vec::new();
+        for path in self.db.tree.containers() {
+            if let Some(n) = self.db.tree.get(path) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    doomed.push(path.clone());
+                }
+            }
+        }
+        for path in self.db.tree.ttl_nodes() {
+            if let Some(n) = self.db.tree.get(path) {
+                if let crate::tree::Owner::Ttl(ttl) = crate::tree::Owner::from_raw(n.stat.ephemeral_owner) {
+                    if n.children.is_empty() && now > n.stat.mtime + ttl {
+                        doomed.push(path.clone());
+                    }
+                }
+            }
+        }
+        for path in doomed {
+            tracing::debug!(path, "deleting empty container or expired TTL node");
+            self.commit(Txn::Delete { path });
+        }
+    }
+
+    /// Reply helper: error replies carry the current zxid, as ZooKeeper's do.
+    pub(super) fn reply(
+        &mut self,
+        conn: &ConnHandle,
+        xid: i32,
+        zxid: Option<i64>,
+        result: Result<Response, ErrorCode>,
+        received: Instant,
+    ) {
+        let zxid = zxid.unwrap_or(self.db.last_zxid);
+        self.send(conn, Outbound::Reply { xid, zxid, result }, Some(received));
+    }
+}

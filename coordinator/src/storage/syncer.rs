@@ -1,0 +1,127 @@
+//! Group commit: one thread writes the log records of every batch waiting for
+//! it, issues a single `fdatasync` for all of them, and only then releases the
+//! replies those records made possible. Snapshots are handed to a second
+//! thread so a large one never stalls the log.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use bytes::BytesMut;
+
+use super::txnlog::LogWriter;
+use super::{snapshot, Storage};
+
+/// Work released once a batch is durable.
+pub trait Deliver: Send + 'static {
+    fn deliver(self);
+}
+
+/// What one round of the state machine produced.
+#[derive(Debug)]
+pub struct Batch<D> {
+    /// Framed log records; empty for a round of reads only.
+    pub log: BytesMut,
+    /// A snapshot taken at the end of this round: (zxid, bytes).
+    pub snapshot: Option<(i64, BytesMut)>,
+    pub deliveries: D,
+}
+
+/// The handle the state machine submits batches through.
+#[derive(Debug)]
+pub struct Syncer<D> {
+    tx: mpsc::Sender<Batch<D>>,
+    submitted: u64,
+    done: Arc<AtomicU64>,
+}
+
+impl<D: Deliver> Syncer<D> {
+    pub fn start(storage: Storage, writer: LogWriter) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let done = Arc::new(AtomicU64::new(0));
+        let counter = done.clone();
+        std::thread::Builder::new()
+            .name("txnlog-sync".into())
+            .spawn(move || run(rx, writer, storage, counter))?;
+        Ok(Self { tx, submitted: 0, done })
+    }
+
+    /// True when every submitted batch has been delivered, so a reply may go
+    /// out directly without overtaking one still waiting for its sync.
+    pub fn idle(&self) -> bool {
+        self.done.load(Ordering::Acquire) == self.submitted
+    }
+
+    pub fn submit(&mut self, batch: Batch<D>) {
+        self.submitted += 1;
+        if self.tx.send(batch).is_err() {
+            // The thread only ends after a failed write, which exits the process.
+            tracing::error!("transaction log thread is gone");
+        }
+    }
+}
+
+/// An I/O error on the log leaves us unable to promise durability: stop.
+fn fail_stop(what: &str, e: &std::io::Error) -> ! {
+    tracing::error!(error = %e, "transaction log {what} failed; stopping to avoid acknowledging lost writes");
+    std::process::exit(70)
+}
+
+fn run<D: Deliver>(rx: mpsc::Receiver<Batch<D>>, mut writer: LogWriter, storage: Storage, done: Arc<AtomicU64>) {
+    let snapshot_lock = Arc::new(Mutex::new(()));
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        // Everything queued while the last fsync ran shares the next one.
+        // A snapshot closes the group: the log rolls right after its records.
+        while batches.last().is_some_and(|b| b.snapshot.is_none()) {
+            match rx.try_recv() {
+                Ok(b) => batches.push(b),
+                Err(_) => break,
+            }
+        }
+        let mut wrote = false;
+        for b in &batches {
+            if !b.log.is_empty() {
+                if let Err(e) = writer.append(&b.log) {
+                    fail_stop("write", &e);
+                }
+                wrote = true;
+            }
+        }
+        if wrote {
+            if let Err(e) = writer.sync() {
+                fail_stop("fdatasync", &e);
+            }
+        }
+        let count = batches.len() as u64;
+        for b in batches {
+            if let Some((zxid, bytes)) = b.snapshot {
+                if let Err(e) = writer.roll(zxid + 1) {
+                    fail_stop("roll", &e);
+                }
+                spawn_snapshot(storage.clone(), zxid, bytes, snapshot_lock.clone());
+            }
+            b.deliveries.deliver();
+        }
+        done.fetch_add(count, Ordering::Release);
+    }
+}
+
+fn spawn_snapshot(storage: Storage, zxid: i64, bytes: BytesMut, lock: Arc<Mutex<()>>) {
+    let job = move || {
+        // One snapshot at a time; a poisoned lock only means an earlier job panicked.
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        match snapshot::write(storage.snap_dir(), zxid, &bytes) {
+            Ok(path) => tracing::info!(path = %path.display(), bytes = bytes.len(), "snapshot written"),
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot write failed; the log still holds every transaction");
+                return;
+            }
+        }
+        if let Err(e) = storage.purge() {
+            tracing::warn!(error = %e, "purging old snapshots and logs failed");
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("snapshot".into()).spawn(job) {
+        tracing::error!(error = %e, "cannot start the snapshot thread");
+    }
+}

@@ -1,0 +1,515 @@
+//! Black-box test harness: starts `coord` (or, with `ZK_IMPL=apache`, a real Apache ZooKeeper
+//! 3.8 so the tests themselves can be validated) with private data dirs on a free port, and can
+//! crash, stop and restart it on those same dirs.
+
+pub mod raw;
+
+pub use zookeeper_client as zk;
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tempfile::TempDir;
+
+/// Generous: under `ZK_IMPL=apache` a JVM starts per test, two cores, tests in parallel.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(25);
+
+/// Which server the harness runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    Coord,
+    Apache,
+}
+
+/// `ZK_IMPL=apache` selects real ZooKeeper; anything else (or unset) selects `coord`.
+pub fn implementation() -> Impl {
+    match std::env::var("ZK_IMPL") {
+        Ok(v) if v.eq_ignore_ascii_case("apache") => Impl::Apache,
+        _ => Impl::Coord,
+    }
+}
+
+pub fn is_apache() -> bool {
+    implementation() == Impl::Apache
+}
+
+/// Root of the cargo workspace (this crate lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `coord` binary under test: `COORD_BIN`, else `<workspace>/target/debug/coord`.
+pub fn coord_bin() -> PathBuf {
+    match std::env::var_os("COORD_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("target").join("debug").join("coord"),
+    }
+}
+
+/// Options for [`Coordinator::spawn_with`].
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// `--tick-time` (apache: `tickTime`). Session timeouts are clamped to [2, 20] ticks.
+    pub tick_time_ms: Option<u32>,
+    /// `--snap-count` (apache: `snapCount`).
+    pub snap_count: Option<u32>,
+    /// Extra zoo.cfg lines; passed to coord with `--config`, appended to apache's zoo.cfg.
+    pub config: Option<String>,
+    /// Extra command-line arguments for `coord server` (ignored under apache).
+    pub extra_args: Vec<String>,
+}
+
+impl Opts {
+    pub fn tick_time(mut self, ms: u32) -> Self {
+        self.tick_time_ms = Some(ms);
+        self
+    }
+
+    pub fn snap_count(mut self, n: u32) -> Self {
+        self.snap_count = Some(n);
+        self
+    }
+}
+
+/// A running (or stopped, between crash and restart) server with its own data dirs.
+#[derive(Debug)]
+pub struct Coordinator {
+    which: Impl,
+    opts: Opts,
+    dir: TempDir,
+    child: Option<Child>,
+    addr: SocketAddr,
+    /// Bumped on every start so each incarnation's stderr lands in its own file.
+    generation: u32,
+}
+
+impl Coordinator {
+    pub fn spawn() -> Result<Self> {
+        Self::spawn_with(Opts::default())
+    }
+
+    pub fn spawn_with(opts: Opts) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("coord-it-").tempdir().context("creating temp dir")?;
+        fs::create_dir_all(dir.path().join("data"))?;
+        fs::create_dir_all(dir.path().join("datalog"))?;
+        let mut me = Coordinator {
+            which: implementation(),
+            opts,
+            dir,
+            child: None,
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            generation: 0,
+        };
+        me.start(None)?;
+        Ok(me)
+    }
+
+    /// Address a client can connect to (an unspecified bind address is mapped to loopback).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port`, as ZooKeeper clients want it.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn implementation(&self) -> Impl {
+        self.which
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn data_log_dir(&self) -> PathBuf {
+        self.dir.path().join("datalog")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process is still alive (reaps it if it has exited).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Crash: SIGKILL and reap.
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            // kill() fails only if the process was already reaped, which is fine for a crash.
+            let _ = child.kill();
+            child.wait().context("reaping killed server")?;
+        }
+        Ok(())
+    }
+
+    /// Clean shutdown: SIGTERM and wait (bounded). Returns the exit status.
+    pub fn terminate(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else { bail!("server is not running") };
+        let status = Command::new("kill")
+            .args(["-s", "TERM", &child.id().to_string()])
+            .status()
+            .context("running kill -s TERM")?;
+        if !status.success() {
+            bail!("kill -s TERM {} failed: {status}", child.id());
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(st) = child.try_wait()? {
+                return Ok(st);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("server did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}", self.stderr_tail(40));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Start again on the same data dirs, preferring the previous port so that connected
+    /// clients (which keep their connect string) can find the server again. A still-running
+    /// server is terminated first.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            self.terminate()?;
+        }
+        let port = self.addr.port();
+        // The old port can be briefly unavailable; keep trying it before giving it up.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last_err = None;
+        while Instant::now() < deadline {
+            match self.start(Some(port)) {
+                Ok(()) => return Ok(()),
+                Err(e) => last_err = Some(e),
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("restart: port {port} unusable ({last_err:?}); falling back to a fresh port");
+        self.start(None)
+    }
+
+    /// Path of the current incarnation's stderr log.
+    pub fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join(format!("server-{}.stderr", self.generation))
+    }
+
+    /// Last `n` lines of the current incarnation's stderr, for failure messages.
+    pub fn stderr_tail(&self, n: usize) -> String {
+        let text = fs::read_to_string(self.stderr_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(n);
+        format!("--- {} (last {n} lines) ---\n{}", self.stderr_path().display(), lines[from..].join("\n"))
+    }
+
+    fn start(&mut self, port: Option<u16>) -> Result<()> {
+        self.generation += 1;
+        match self.which {
+            Impl::Coord => self.start_coord(port.unwrap_or(0)),
+            Impl::Apache => {
+                let port = match port {
+                    Some(p) => p,
+                    None => free_port()?,
+                };
+                self.start_apache(port)
+            },
+        }
+    }
+
+    fn start_coord(&mut self, port: u16) -> Result<()> {
+        let bin = coord_bin();
+        if !bin.exists() {
+            bail!("coord binary not found at {} (build it, or set COORD_BIN)", bin.display());
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.arg("server")
+            .args(["--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--data-log-dir")
+            .arg(self.data_log_dir());
+        if let Some(t) = self.opts.tick_time_ms {
+            cmd.args(["--tick-time", &t.to_string()]);
+        }
+        if let Some(n) = self.opts.snap_count {
+            cmd.args(["--snap-count", &n.to_string()]);
+        }
+        if let Some(cfg) = &self.opts.config {
+            let path = self.dir.path().join("zoo.cfg");
+            fs::write(&path, cfg)?;
+            cmd.arg("--config").arg(path);
+        }
+        cmd.args(&self.opts.extra_args);
+        let stderr = File::create(self.stderr_path())?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+        let mut child = cmd.spawn().with_context(|| format!("spawning {}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+
+        // A thread keeps draining stdout for the server's whole life so it never blocks on a
+        // full pipe; the first `listening` line is handed back through the channel.
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("listening addr=") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(line);
+                    }
+                }
+            }
+        });
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let line = loop {
+            match rx.recv_timeout(POLL) {
+                Ok(line) => break line,
+                Err(mpsc::RecvTimeoutError::Timeout) => {},
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait()?;
+                    bail!("coord exited ({status}) before listening\n{}", self.stderr_tail(40));
+                },
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("coord exited ({status}) before listening\n{}", self.stderr_tail(40));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("coord printed no `listening addr=` line within {STARTUP_TIMEOUT:?}\n{}", self.stderr_tail(40));
+            }
+        };
+        let addr_text = line.trim_start_matches("listening addr=").trim();
+        let mut addr: SocketAddr = addr_text.parse().with_context(|| format!("bad listening line {line:?}"))?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        self.addr = addr;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn start_apache(&mut self, port: u16) -> Result<()> {
+        let mut cfg = format!(
+            "tickTime={}\nclientPort={port}\nclientPortAddress=127.0.0.1\ndataDir={}\ndataLogDir={}\n\
+             4lw.commands.whitelist=*\nadmin.enableServer=false\nmaxClientCnxns=0\n",
+            self.opts.tick_time_ms.unwrap_or(2000),
+            self.data_dir().display(),
+            self.data_log_dir().display(),
+        );
+        if let Some(n) = self.opts.snap_count {
+            cfg.push_str(&format!("snapCount={n}\n"));
+        }
+        if let Some(extra) = &self.opts.config {
+            cfg.push_str(extra);
+            cfg.push('\n');
+        }
+        let cfg_path = self.dir.path().join("zoo.cfg");
+        fs::write(&cfg_path, cfg)?;
+        let classpath = std::env::var("ZK_CLASSPATH")
+            .unwrap_or_else(|_| "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar".to_string());
+        let stderr = File::create(self.stderr_path())?;
+        let mut child = Command::new("java")
+            .args([
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Dzookeeper.extendedTypesEnabled=true",
+                "-Dzookeeper.admin.enableServer=false",
+                // Default is one minute: far too slow to observe TTL/container reaping in a test.
+                "-Dznode.container.checkIntervalMs=500",
+                "-cp",
+                &classpath,
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+            ])
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .context("spawning java for Apache ZooKeeper")?;
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!("zookeeper exited ({status}) before serving\n{}", self.stderr_tail(40));
+            }
+            // `ruok` answers before the database is loaded; `srvr` only reports a mode once the
+            // server actually serves requests.
+            if let Ok(out) = four_letter(addr, "srvr") {
+                if out.contains("Mode: ") {
+                    break;
+                }
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("zookeeper not serving within {STARTUP_TIMEOUT:?}\n{}", self.stderr_tail(40));
+            }
+            thread::sleep(POLL);
+        }
+        self.addr = addr;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("{}", self.stderr_tail(60));
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An ephemeral port that was free a moment ago (apache needs the port up front).
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("binding probe listener")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Sends a four-letter word and returns everything the server wrote before closing.
+pub fn four_letter(addr: SocketAddr, word: &str) -> Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(word.as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Polls `cond` until it returns true or `timeout` passes; false means it timed out.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// Async [`wait_until`] for conditions that need a client round trip.
+pub async fn wait_until_async<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Runs `cmd` with `stdin` text, stdout and stderr merged in write order, killing it at
+/// `timeout`. Returns (exit status, merged output).
+pub fn run_with_timeout(mut cmd: Command, stdin: &str, timeout: Duration) -> Result<(ExitStatus, String)> {
+    let out_file = tempfile::NamedTempFile::new()?;
+    let out = out_file.reopen()?;
+    let err = out.try_clone()?;
+    cmd.stdin(Stdio::piped()).stdout(out).stderr(err);
+    let mut child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+    if let Some(mut si) = child.stdin.take() {
+        si.write_all(stdin.as_bytes())?;
+    }
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = fs::read_to_string(out_file.path()).unwrap_or_default();
+            bail!("{cmd:?} did not finish within {timeout:?}; output so far:\n{text}");
+        }
+        thread::sleep(POLL);
+    };
+    let text = fs::read_to_string(out_file.path())?;
+    Ok((status, text))
+}
+
+/// Asserts that `fragments` occur in `haystack` in this order; on failure shows everything.
+pub fn assert_in_order(haystack: &str, fragments: &[&str]) {
+    let mut pos = 0;
+    for f in fragments {
+        match haystack[pos..].find(f) {
+            Some(i) => pos += i + f.len(),
+            None => panic!(
+                "expected {f:?} (after byte {pos}) in order {fragments:?}\n----- output -----\n{haystack}\n------------------"
+            ),
+        }
+    }
+}
+
+/// Files in `dir` named `<prefix>.<hex zxid>`, sorted by zxid ascending.
+pub fn zxid_files(dir: &Path, prefix: &str) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(hex) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) {
+            if let Ok(z) = u64::from_str_radix(hex, 16) {
+                out.push((z, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Connects a `zookeeper-client` session to `addr` with the given requested session timeout.
+pub async fn zk_connect(addr: SocketAddr, session_timeout: Duration) -> Result<zookeeper_client::Client> {
+    let target = addr.to_string();
+    let connect = zookeeper_client::Client::connector().with_session_timeout(session_timeout).connect(&target);
+    tokio::time::timeout(Duration::from_secs(30), connect)
+        .await
+        .map_err(|_| anyhow!("no session with {addr} within 30s"))?
+        .with_context(|| format!("connecting to {addr}"))
+}
+
+/// Like [`zk_connect`] but the session is not closed when the client is dropped, so dropping
+/// it behaves like a client that vanished (the session must expire on the server).
+pub async fn zk_connect_detached(addr: SocketAddr, session_timeout: Duration) -> Result<zookeeper_client::Client> {
+    let target = addr.to_string();
+    let connect =
+        zookeeper_client::Client::connector().with_session_timeout(session_timeout).with_detached().connect(&target);
+    tokio::time::timeout(Duration::from_secs(30), connect)
+        .await
+        .map_err(|_| anyhow!("no session with {addr} within 30s"))?
+        .with_context(|| format!("connecting to {addr}"))
+}
+
+/// `CreateOptions` for an open-ACL node of the given mode.
+pub fn open(mode: zookeeper_client::CreateMode) -> zookeeper_client::CreateOptions<'static> {
+    mode.with_acls(zookeeper_client::Acls::anyone_all())
+}
