@@ -323,7 +323,8 @@ mod tests {
     #[test]
     fn versions_are_checked() {
         let mut tree = DataTree::new();
-        apply(&mut tree, 1, &Prep::new(&tree).create(OpCode::Create, &create_req("/v", 0), 1, &[]).expect("c"));
+        let txn = Prep::new(&tree).create(OpCode::Create, &create_req("/v", 0), 1, &[]).expect("c");
+        apply(&mut tree, 1, &txn);
         let mut p = Prep::new(&tree);
         let set = |version| SetDataRequest { path: "/v".into(), data: vec![], version };
         assert_eq!(p.set_data(&set(3)), Err(ErrorCode::BadVersion));

@@ -128,6 +128,7 @@ impl DataTree {
         for p in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             tree.insert_raw(p, Box::default(), tree.open_acl.clone(), NodeStat::default());
         }
+        tree.link_children();
         tree
     }
 

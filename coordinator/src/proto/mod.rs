@@ -21,3 +21,6 @@ pub use record::Jute;
 pub use request::{MultiOp, Request};
 pub use response::{write_event, write_reply, MultiResult, Response};
 pub use stat::Stat;
+
+#[cfg(test)]
+mod tests;
