@@ -95,6 +95,9 @@ pub enum Response {
     Path(String),
     Ephemerals(Vec<String>),
     AllChildrenNumber(i32),
+    /// addWatch answers with an `ErrorResponse` body holding 0; the Java
+    /// client reads those four bytes and drops the connection without them.
+    ErrorBody(i32),
     WhoAmI(Vec<ClientInfo>),
     Multi(Vec<MultiResult>),
 }
@@ -122,7 +125,7 @@ impl Response {
                 c.write(buf);
                 stat.write(buf);
             }
-            Response::AllChildrenNumber(n) => n.write(buf),
+            Response::AllChildrenNumber(n) | Response::ErrorBody(n) => n.write(buf),
             Response::WhoAmI(info) => info.write(buf),
             Response::Multi(results) => {
                 results.iter().for_each(|r| r.write(buf));
@@ -135,8 +138,8 @@ impl Response {
     /// used by tests.
     pub fn read(op: OpCode, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match op {
-            OpCode::Create | OpCode::CreateContainer => Response::Create(String::read(r)?),
-            OpCode::Create2 | OpCode::CreateTtl => {
+            OpCode::Create => Response::Create(String::read(r)?),
+            OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => {
                 Response::Create2(String::read(r)?, Stat::read(r)?)
             }
             OpCode::Exists | OpCode::SetData | OpCode::SetAcl => Response::Stat(Stat::read(r)?),
@@ -147,6 +150,7 @@ impl Response {
             OpCode::Sync => Response::Path(String::read(r)?),
             OpCode::GetEphemerals => Response::Ephemerals(Vec::read(r)?),
             OpCode::GetAllChildrenNumber => Response::AllChildrenNumber(i32::read(r)?),
+            OpCode::AddWatch => Response::ErrorBody(i32::read(r)?),
             OpCode::WhoAmI => Response::WhoAmI(Vec::read(r)?),
             OpCode::Multi | OpCode::MultiRead => {
                 let mut results = Vec::new();

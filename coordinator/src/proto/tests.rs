@@ -147,6 +147,7 @@ fn multi_result() -> impl Strategy<Value = MultiResult> {
 fn response() -> impl Strategy<Value = (OpCode, Response)> {
     prop_oneof![
         Just((OpCode::Delete, Response::Empty)),
+        Just((OpCode::AddWatch, Response::ErrorBody(0))),
         path().prop_map(|p| (OpCode::Create, Response::Create(p))),
         (path(), stat()).prop_map(|(p, s)| (OpCode::Create2, Response::Create2(p, s))),
         stat().prop_map(|s| (OpCode::SetData, Response::Stat(s))),

@@ -25,6 +25,7 @@ fn valid(p: &str) -> Result<(), ErrorCode> {
 
 impl Core {
     pub(super) fn request(&mut self, session: i64, conn: &ConnHandle, xid: i32, req: Request, received: Instant) {
+        tracing::trace!(session = format_args!("{session:#x}"), xid, op = req.op_code(), "request");
         let mut zxid = None;
         let result = match req {
             Request::Ping => {
@@ -63,7 +64,7 @@ impl Core {
                     _ => return Err(ErrorCode::BadArguments),
                 };
                 self.watches.add(session, kind, &r.path);
-                Ok(Response::Empty)
+                Ok(Response::ErrorBody(0))
             }),
             Request::CheckWatches(r) => self.remove_watches(session, &r, true),
             Request::RemoveWatches(r) => self.remove_watches(session, &r, false),
@@ -129,7 +130,7 @@ impl Core {
         *zxid = Some(z);
         let stat_of = |core: &Self, p: &str| core.db.tree.get(p).map(|n| n.stat()).unwrap_or_default();
         Ok(match (req, created) {
-            (Request::Create(OpCode::Create | OpCode::CreateContainer, _), Some(p)) => Response::Create(p),
+            (Request::Create(OpCode::Create, _), Some(p)) => Response::Create(p),
             (Request::Create(_, _), Some(p)) => {
                 let stat = stat_of(self, &p);
                 Response::Create2(p, stat)
@@ -191,7 +192,7 @@ impl Core {
             .iter()
             .zip(created)
             .map(|(op, created)| match op {
-                MultiOp::Create(OpCode::Create | OpCode::CreateContainer, _) => {
+                MultiOp::Create(OpCode::Create, _) => {
                     MultiResult::Create(created.unwrap_or_default())
                 }
                 MultiOp::Create(..) => {
