@@ -152,6 +152,7 @@ zk_4lw() {
 
 # ---------------------------------------------------------------- servers
 # start_zk DIR: standalone ZooKeeper, fsync on (forceSync default), admin server off.
+# Ready when `ruok` answers `imok` and `srvr` reports a serving standalone server.
 start_zk() {
     local dir=$1 deadline
     mkdir -p "$dir/data" "$dir/log"
@@ -171,7 +172,8 @@ EOF
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/zookeeper.log" 2>&1 &
     ZK_PID=$!
     deadline=$((SECONDS + ZK_START_TIMEOUT))
-    until [[ "$(zk_4lw "$ZK_PORT" ruok)" == imok ]]; do
+    # `imok` can come a moment before sessions are accepted; `srvr` tells when it is serving.
+    until [[ "$(zk_4lw "$ZK_PORT" ruok)" == imok && "$(zk_4lw "$ZK_PORT" srvr)" == *"Mode: standalone"* ]]; do
         if ! kill -0 "$ZK_PID" 2>/dev/null; then
             tail -n 30 "$dir/zookeeper.log" >&2
             die "ZooKeeper exited during startup"
@@ -201,6 +203,11 @@ start_coord() {
         sleep 0.1
     done
     COORD_ADDR=${line#listening addr=}
+    # A wildcard bind address is reached through loopback.
+    case "$COORD_ADDR" in
+        0.0.0.0:*) COORD_ADDR=127.0.0.1:${COORD_ADDR##*:} ;;
+        "[::]":*) COORD_ADDR=[::1]:${COORD_ADDR##*:} ;;
+    esac
 }
 
 start_servers() {
@@ -263,7 +270,9 @@ say "# zk-compare $STAMP"
 say "host: $(uname -r), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 say "git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (dirty)')"
 say "zookeeper: $(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null || echo '?'), $("$ZK_JAVA" -version 2>&1 | head -n1), -Xmx${ZK_HEAP_MB}m"
+((ZK_ONLY)) || say "coord: $COORD_BIN ($("$COORD_BIN" --version 2>/dev/null | head -n1 || true), built $(date -r "$COORD_BIN" '+%F %T'))"
 say "data dirs: $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}')); fsync probe: $(fsync_probe)"
+say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (should be ~0: both servers and the client share $(nproc) cores)"
 say "runs: ${DURATION}s measured after ${WARMUP}s warm-up; value ${VALUE_SIZE} B; node set ${NODES}; zkbench threads ${CLIENT_THREADS}"
 say ""
 
@@ -274,7 +283,8 @@ if [[ -n "${WORKLOADS// /}" ]]; then
     say ""
 
     RUN_LIMIT=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN {printf "%d", d + w + 120}')
-    header=$(printf '%-8s %-9s %12s %12s %7s %18s %18s' workload sessxinf "ZK ops/s" "ours ops/s" ratio "ZK p50/p99 ms" "ours p50/p99 ms")
+    header=$(printf '%-8s %-9s %12s %12s %7s %18s %18s %14s' workload sessxinf "ZK ops/s" "ours ops/s" ratio \
+        "ZK p50/p99 ms" "ours p50/p99 ms" "other CPU %")
     say "$header"
     say "$(printf '%*s' ${#header} '' | tr ' ' '-')"
     for workload in $WORKLOADS; do
@@ -288,8 +298,9 @@ if [[ -n "${WORKLOADS// /}" ]]; then
             ((ZK_ONLY)) || ours=$(bench coord "$COORD_ADDR" "$COORD_PID" "$RUN_LIMIT" "${args[@]}")
             zk_ops=$(field '.ops_per_s' "$zk")
             our_ops=$(field '.ops_per_s' "$ours")
-            say "$(printf '%-8s %-9s %12s %12s %7s %18s %18s' "$workload" "${sessions}x${inflight}" \
-                "$zk_ops" "$our_ops" "$(ratio "$zk_ops" "$our_ops")" "$(lat "$zk")" "$(lat "$ours")")"
+            say "$(printf '%-8s %-9s %12s %12s %7s %18s %18s %14s' "$workload" "${sessions}x${inflight}" \
+                "$zk_ops" "$our_ops" "$(ratio "$zk_ops" "$our_ops")" "$(lat "$zk")" "$(lat "$ours")" \
+                "$(field '.other_cpu_pct' "$zk")/$(field '.other_cpu_pct' "$ours")")"
         done
     done
     say ""

@@ -165,13 +165,13 @@ pub async fn run_phase(
     phase: &Arc<Phase>,
     stop: &Stop,
 ) -> Result<(Vec<Session>, Outcome)> {
+    // Outcome::new() stamps `finished` with the phase start; merging keeps the latest.
+    let mut total = Outcome::new()?;
     let tasks: Vec<_> = sessions
         .into_iter()
         .map(|s| tokio::spawn(run_session(s, Arc::clone(phase), stop.clone())))
         .collect();
     let mut sessions = Vec::with_capacity(tasks.len());
-    let mut total = Outcome::new()?;
-    total.finished = Instant::now() - Duration::from_secs(3600);
     for task in tasks {
         let (session, outcome) = task.await.context("session task panicked")??;
         sessions.push(session);

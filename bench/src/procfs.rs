@@ -1,4 +1,4 @@
-//! Linux /proc readers: resident set size (VmRSS) and CPU time of a process.
+//! Linux /proc readers: resident set size (VmRSS), CPU time of a process and of the whole host.
 
 use anyhow::{anyhow, Context, Result};
 use std::time::Duration;
@@ -41,6 +41,27 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// CPU time all cores have spent busy (not idle, not waiting for I/O) since boot, from /proc/stat.
+pub fn host_busy_time() -> Result<Duration> {
+    let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks = parse_host_busy_ticks(&text).ok_or_else(|| anyhow!("malformed /proc/stat"))?;
+    Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
+}
+
+/// Busy ticks of the aggregate `cpu` line: everything but idle and iowait (guest time is
+/// already counted in user/nice, so only the first eight fields are summed).
+pub fn parse_host_busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let (idle, iowait) = (*fields.get(3)?, *fields.get(4)?);
+    Some(fields.iter().sum::<u64>() - idle - iowait)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,10 +80,18 @@ mod tests {
     }
 
     #[test]
+    fn parses_host_busy_ticks() {
+        let stat = "cpu  100 5 50 1000 20 3 2 1 7 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
+        assert_eq!(parse_host_busy_ticks(stat), Some(100 + 5 + 50 + 3 + 2 + 1));
+        assert_eq!(parse_host_busy_ticks("intr 1 2\n"), None);
+    }
+
+    #[test]
     fn reads_own_process() -> Result<()> {
         let pid = std::process::id();
         assert!(rss_kib(pid)? > 0);
         cpu_time("self")?;
+        host_busy_time()?;
         Ok(())
     }
 }

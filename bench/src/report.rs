@@ -20,7 +20,17 @@ pub struct RunInfo {
 pub struct Resources {
     pub client_cpu: Option<Duration>,
     pub server_cpu: Option<Duration>,
+    /// Busy CPU time of the whole host (all processes, all cores).
+    pub host_cpu: Option<Duration>,
     pub server_rss_kib: Option<u64>,
+}
+
+impl Resources {
+    /// Host CPU not used by this client or the server: other load that disturbs the run.
+    fn other_cpu(&self) -> Option<Duration> {
+        let used = self.client_cpu.unwrap_or_default() + self.server_cpu?;
+        Some(self.host_cpu?.saturating_sub(used))
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -80,6 +90,8 @@ pub fn report(info: &RunInfo, out: &Outcome, elapsed: Duration, res: &Resources)
         "max_ms": if have { json!(ms(h.max())) } else { Value::Null },
         "client_cpu_pct": pct(res.client_cpu, elapsed),
         "server_cpu_pct": pct(res.server_cpu, elapsed),
+        "host_cpu_pct": pct(res.host_cpu, elapsed),
+        "other_cpu_pct": pct(res.other_cpu(), elapsed),
         "server_rss_kib": res.server_rss_kib,
     })
 }

@@ -27,16 +27,21 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn ruok(port: u16) -> bool {
-    let talk = || -> std::io::Result<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", port))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(b"ruok")?;
-        let mut reply = String::new();
-        s.read_to_string(&mut reply)?;
-        Ok(reply)
-    };
-    matches!(talk(), Ok(r) if r == "imok")
+/// Sends a four-letter-word command and returns the reply.
+fn four_letter(port: u16, cmd: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(cmd.as_bytes())?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    Ok(reply)
+}
+
+/// Ready = `ruok` answers `imok` and `srvr` shows a serving standalone server (ZooKeeper says
+/// `imok` a moment before it accepts sessions).
+fn ready(port: u16) -> bool {
+    matches!(four_letter(port, "ruok"), Ok(r) if r == "imok")
+        && matches!(four_letter(port, "srvr"), Ok(r) if r.contains("Mode: standalone"))
 }
 
 fn start_zookeeper(dir: &Path) -> Result<ZooKeeper> {
@@ -70,7 +75,7 @@ fn start_zookeeper(dir: &Path) -> Result<ZooKeeper> {
         .context("spawning java")?;
     let mut zk = ZooKeeper { child, port };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !ruok(port) {
+    while !ready(port) {
         if let Some(status) = zk.child.try_wait()? {
             bail!("ZooKeeper exited during startup: {status}");
         }

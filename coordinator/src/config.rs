@@ -43,7 +43,6 @@ const IGNORED_KEYS: &[&str] = &[
     "preAllocSize",
     "forceSync",
     "globalOutstandingLimit",
-    "skipACL",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "metricsProvider.className",
@@ -70,6 +69,8 @@ pub struct Config {
     pub servers: Vec<String>,
     pub max_buffer: usize,
     pub container_check_interval_ms: u64,
+    /// `skipACL=yes` turns permission checks off, as in ZooKeeper.
+    pub skip_acl: bool,
 }
 
 impl Default for Config {
@@ -90,6 +91,7 @@ impl Default for Config {
             servers: Vec::new(),
             max_buffer: DEFAULT_MAX_BUFFER,
             container_check_interval_ms: 60_000,
+            skip_acl: false,
         }
     }
 }
@@ -132,6 +134,10 @@ pub struct ServerArgs {
     /// myid (ZOO_MY_ID): the high byte of session ids.
     #[arg(long, env = "ZOO_MY_ID")]
     pub my_id: Option<u8>,
+    /// znode.container.checkIntervalMs: how often empty containers and
+    /// expired TTL nodes are looked for.
+    #[arg(long)]
+    pub container_check_interval_ms: Option<u64>,
     /// Ensemble members as the image takes them: `server.1=zoo1:2888:3888;2181 ...`.
     #[arg(long, env = "ZOO_SERVERS")]
     pub servers: Option<String>,
@@ -176,6 +182,7 @@ impl Config {
             "4lw.commands.whitelist" => self.four_letter_words = whitelist(value),
             "jute.maxbuffer" => self.max_buffer = parse(key, value)?,
             "znode.container.checkIntervalMs" => self.container_check_interval_ms = parse(key, value)?,
+            "skipACL" => self.skip_acl = value.trim().eq_ignore_ascii_case("yes"),
             k if k.starts_with("server.") => self.servers.push(format!("{k}={value}")),
             k if IGNORED_KEYS.contains(&k) => {
                 tracing::info!(key = k, "configuration key accepted but has no effect on a single node")
@@ -241,6 +248,9 @@ impl Config {
         }
         if let Some(v) = &args.four_letter_words {
             cfg.four_letter_words = whitelist(v);
+        }
+        if let Some(v) = args.container_check_interval_ms {
+            cfg.container_check_interval_ms = v;
         }
         if let Some(v) = args.my_id {
             cfg.server_id = v;

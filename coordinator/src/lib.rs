@@ -1,6 +1,7 @@
 //! A ZooKeeper-wire-compatible coordination service: the protocol codec, the
 //! data tree and watch state machines, durable storage, and the server.
 
+pub mod acl;
 pub mod db;
 pub mod path;
 pub mod prep;

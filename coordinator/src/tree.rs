@@ -70,19 +70,28 @@ pub struct Node {
 }
 
 impl Node {
+    /// The stat as clients see it. Internally `cversion` counts child
+    /// creations only (it numbers sequential children); clients are shown
+    /// creations plus deletions, and TTL and container markers stay hidden,
+    /// exactly as ZooKeeper's `DataNode.copyStat` reports them.
     pub fn stat(&self) -> Stat {
         let s = &self.stat;
+        let num_children = self.children.len() as i32;
+        let ephemeral_owner = match Owner::from_raw(s.ephemeral_owner) {
+            Owner::Session(id) => id,
+            _ => 0,
+        };
         Stat {
             czxid: s.czxid,
             mzxid: s.mzxid,
             ctime: s.ctime,
             mtime: s.mtime,
             version: s.version,
-            cversion: s.cversion,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
+            ephemeral_owner,
             data_length: self.data.len() as i32,
-            num_children: self.children.len() as i32,
+            num_children,
             pzxid: s.pzxid,
         }
     }
@@ -321,7 +330,6 @@ impl DataTree {
         let (parent_path, name) = path::split(path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.remove(name);
-            parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
             parent.stat.pzxid = zxid;
         }
         changes.push(Change::Deleted(path.to_string()));
@@ -362,7 +370,7 @@ mod tests {
         assert_eq!((stat.czxid, stat.mzxid, stat.pzxid, stat.ctime), (5, 5, 5, 1005));
         assert_eq!((stat.version, stat.data_length, stat.num_children), (0, 1, 0));
         let root = tree.get("/").map(Node::stat).expect("root");
-        assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 5, 2));
+        assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
     }
 
     #[test]
@@ -389,7 +397,12 @@ mod tests {
         assert!(tree.get("/e2").is_some());
         assert_eq!(tree.ephemerals_of(8).count(), 1);
         assert_eq!(tree.ephemerals_of(7).count(), 0);
-        assert_eq!(tree.get("/").map(|n| n.stat.cversion), Some(4));
+        // Internal cversion counts creations (3); clients see 2 * 3 - children,
+        // where /zookeeper is a child that was never "created" (ZooKeeper's root
+        // starts at cversion -1 for the same reason).
+        assert_eq!(tree.get("/").map(|n| n.stat.cversion), Some(3));
+        assert_eq!(tree.get("/").map(|n| n.stat().cversion), Some(3));
+        assert_eq!(DataTree::new().get("/").map(|n| n.stat().cversion), Some(-1));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod op {
     pub const PING: i32 = 11;
     pub const CHECK: i32 = 13;
     pub const MULTI: i32 = 14;
+    pub const MULTI_READ: i32 = 22;
     pub const CREATE2: i32 = 15;
     pub const CLOSE_SESSION: i32 = -11;
 }
@@ -107,7 +108,7 @@ pub fn multi_body(ops: &[(i32, Vec<u8>)]) -> Vec<u8> {
     j.int(-1).boolean(true).int(-1).bytes()
 }
 
-/// Per-op (result type, error code) of a `multi` reply; error code is 0 for successful ops,
+/// Per-op (result type, error code) of a `multi` or `multiRead` reply; error code is 0 for successful ops,
 /// result type is -1 for error results.
 pub fn parse_multi_response(body: &[u8]) -> Result<Vec<(i32, i32)>> {
     let mut r = Reader(body);
@@ -135,6 +136,17 @@ pub fn parse_multi_response(body: &[u8]) -> Result<Vec<(i32, i32)>> {
                 out.push((op_type, err));
             },
             op::DELETE | op::CHECK => out.push((op_type, err)),
+            op::GET_DATA => {
+                r.buffer()?;
+                r.skip(STAT_LEN)?;
+                out.push((op_type, err));
+            },
+            op::GET_CHILDREN => {
+                for _ in 0..r.int()? {
+                    r.string()?;
+                }
+                out.push((op_type, err));
+            },
             other => bail!("unexpected multi result type {other}"),
         }
     }

@@ -94,6 +94,25 @@ fn failed_multi_reports_every_op() {
 }
 
 #[test]
+fn multi_read_reports_every_op() {
+    let server = Coordinator::spawn().expect("spawn server");
+    let mut s = session(&server);
+    assert_eq!(s.create("/x", b"1", 0).expect("create"), Ok("/x".to_string()));
+    let ops = vec![
+        (op::GET_DATA, raw::path_watch_body("/x", false)),
+        (op::GET_CHILDREN, raw::path_watch_body("/", false)),
+        (op::GET_DATA, raw::path_watch_body("/nope", false)),
+        (op::GET_CHILDREN, raw::path_watch_body("/x", false)),
+    ];
+    let (h, body) = s.request(op::MULTI_READ, &raw::multi_body(&ops)).expect("multiRead");
+    assert_eq!(h.err, code::OK);
+    let results = raw::parse_multi_response(&body).unwrap_or_else(|e| panic!("bad multiRead reply {body:02x?}: {e}"));
+    // Reads fail independently: the one error does not affect its neighbours.
+    let want = vec![(op::GET_DATA, 0), (op::GET_CHILDREN, 0), (-1, code::NO_NODE), (op::GET_CHILDREN, 0)];
+    assert_eq!(results, want, "multiRead results; raw reply {body:02x?}");
+}
+
+#[test]
 fn reply_zxids_and_pings() {
     let server = Coordinator::spawn().expect("spawn server");
     let mut s = session(&server);

@@ -28,18 +28,18 @@ async fn crud_roundtrip() {
     let (data, got) = c.get_data("/a").await.expect("get /a");
     assert_eq!((data.as_slice(), got), (&b"hello"[..], stat));
 
-    assert_eq!(c.create("/a", b"", &persistent).await.unwrap_err(), Error::NodeExists);
-    assert_eq!(c.create("/missing/child", b"", &persistent).await.unwrap_err(), Error::NoNode);
-    assert_eq!(c.get_data("/missing").await.unwrap_err(), Error::NoNode);
-    assert_eq!(c.set_data("/missing", b"", None).await.unwrap_err(), Error::NoNode);
-    assert_eq!(c.delete("/missing", None).await.unwrap_err(), Error::NoNode);
+    assert_eq!(c.create("/a", b"", &persistent).await.expect_err("expected an error"), Error::NodeExists);
+    assert_eq!(c.create("/missing/child", b"", &persistent).await.expect_err("expected an error"), Error::NoNode);
+    assert_eq!(c.get_data("/missing").await.expect_err("expected an error"), Error::NoNode);
+    assert_eq!(c.set_data("/missing", b"", None).await.expect_err("expected an error"), Error::NoNode);
+    assert_eq!(c.delete("/missing", None).await.expect_err("expected an error"), Error::NoNode);
 
     let (child_stat, _) = c.create("/a/b", b"", &persistent).await.expect("create /a/b");
     assert!(child_stat.czxid > stat.czxid, "zxids must increase");
     let (children, parent) = c.get_children("/a").await.expect("children");
     assert_eq!(children, vec!["b".to_string()]);
     assert_eq!((parent.cversion, parent.num_children, parent.pzxid), (1, 1, child_stat.czxid));
-    assert_eq!(c.delete("/a", None).await.unwrap_err(), Error::NotEmpty);
+    assert_eq!(c.delete("/a", None).await.expect_err("expected an error"), Error::NotEmpty);
 
     let set = c.set_data("/a", b"world!", None).await.expect("set /a");
     assert_eq!((set.version, set.data_length, set.czxid), (1, 6, stat.czxid));
@@ -60,6 +60,9 @@ async fn crud_roundtrip() {
     c.sync("/").await.expect("sync");
     let root = c.list_children("/").await.expect("ls /");
     assert_eq!(root, vec!["zookeeper".to_string()], "only /zookeeper remains");
+    let mut reserved = c.list_children("/zookeeper").await.expect("ls /zookeeper");
+    reserved.sort();
+    assert_eq!(reserved, ["config", "quota"], "ZooKeeper 3.5+ always has /zookeeper/{{config,quota}}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,14 +70,14 @@ async fn versions_are_checked() {
     let server = Coordinator::spawn().expect("spawn server");
     let c = zk_connect(server.addr(), SESSION).await.expect("connect");
     c.create("/v", b"0", &open(CreateMode::Persistent)).await.expect("create");
-    assert_eq!(c.set_data("/v", b"x", Some(1)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(c.set_data("/v", b"x", Some(1)).await.expect_err("expected an error"), Error::BadVersion);
     assert_eq!(c.set_data("/v", b"1", Some(0)).await.expect("set v0").version, 1);
     assert_eq!(c.set_data("/v", b"2", Some(1)).await.expect("set v1").version, 2);
-    assert_eq!(c.set_data("/v", b"x", Some(1)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(c.set_data("/v", b"x", Some(1)).await.expect_err("expected an error"), Error::BadVersion);
     assert_eq!(c.get_data("/v").await.expect("get").0, b"2", "a failed set must not write");
-    assert_eq!(c.delete("/v", Some(7)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(c.delete("/v", Some(7)).await.expect_err("expected an error"), Error::BadVersion);
     let acl = [Acl::new(Permission::ALL, AuthId::anyone())];
-    assert_eq!(c.set_acl("/v", &acl, Some(3)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(c.set_acl("/v", &acl, Some(3)).await.expect_err("expected an error"), Error::BadVersion);
     let stat = c.set_acl("/v", &acl, Some(0)).await.expect("set acl v0");
     assert_eq!((stat.aversion, stat.version), (1, 2));
     c.delete("/v", Some(2)).await.expect("delete at version 2");
@@ -124,7 +127,7 @@ async fn ephemerals_vanish_when_session_closes() {
     let seen = watcher.get_data("/e").await.expect("watcher sees /e").1;
     assert_eq!(seen.ephemeral_owner, owner.session_id().0);
     assert_eq!(
-        owner.create("/e/child", b"", &open(CreateMode::Persistent)).await.unwrap_err(),
+        owner.create("/e/child", b"", &open(CreateMode::Persistent)).await.expect_err("expected an error"),
         Error::NoChildrenForEphemerals
     );
 
@@ -172,7 +175,7 @@ async fn multi_is_atomic() {
     w.add_set_data("/m/x", b"1", None).expect("add set");
     w.add_check_version("/m/x", 99).expect("add check");
     w.add_delete("/m/x", None).expect("add delete");
-    let err = w.commit().await.unwrap_err();
+    let err = w.commit().await.expect_err("expected an error");
     assert_eq!(err, MultiWriteError::OperationFailed { index: 2, source: Error::BadVersion });
     assert!(!exists(&c, "/m/a").await, "rolled-back create is visible");
     let (data, stat) = c.get_data("/m/x").await.expect("get /m/x");
@@ -181,7 +184,7 @@ async fn multi_is_atomic() {
     let mut w = c.new_multi_writer();
     w.add_check_version("/m/nope", 0).expect("add check");
     w.add_create("/m/b", b"", &open(CreateMode::Persistent)).expect("add create");
-    let err = w.commit().await.unwrap_err();
+    let err = w.commit().await.expect_err("expected an error");
     assert_eq!(err, MultiWriteError::OperationFailed { index: 0, source: Error::NoNode });
 
     // Later ops see the effects of earlier ones within the same multi.
@@ -206,6 +209,7 @@ async fn multi_is_atomic() {
     r.add_get_children("/m").expect("add children");
     r.add_get_data("/m/nope").expect("add get missing");
     let results = r.commit().await.expect("multiRead");
+    assert_eq!(results.len(), 3, "one result per read: {results:?}");
     assert!(matches!(&results[0], MultiReadResult::Data { data, stat } if data == b"1" && stat.version == 1));
     let MultiReadResult::Children { children } = &results[1] else { panic!("{results:?}") };
     let mut children = children.clone();
@@ -245,12 +249,15 @@ async fn ephemerals_listing_and_descendant_count() {
     assert_eq!(a.count_descendants_number("/g").await.expect("count /g"), 4);
     assert_eq!(a.count_descendants_number("/g/p").await.expect("count /g/p"), 1);
     assert_eq!(a.count_descendants_number("/g/e1").await.expect("count leaf"), 0);
-    assert_eq!(a.count_descendants_number("/nope").await.unwrap_err(), Error::NoNode);
+    assert_eq!(a.count_descendants_number("/nope").await.expect_err("expected an error"), Error::NoNode);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_and_container_nodes() {
-    let server = Coordinator::spawn_with(Opts::default().tick_time(200)).expect("spawn server");
+    // Reaping runs every 60 s by default; coord reads the interval from zoo.cfg
+    // (ZooKeeper only from a system property, so it keeps the default there).
+    let opts = Opts { config: Some("znode.container.checkIntervalMs=200\n".into()), ..Opts::default() }.tick_time(200);
+    let server = Coordinator::spawn_with(opts).expect("spawn server");
     let c = zk_connect(server.addr(), Duration::from_secs(4)).await.expect("connect");
 
     let ttl = open(CreateMode::Persistent).with_ttl(Duration::from_millis(1000));
@@ -293,16 +300,16 @@ async fn acls_and_auth() {
     assert_eq!(acl.len(), 1, "{acl:?}");
     assert_eq!((acl[0].scheme(), acl[0].permission()), ("digest", Permission::ALL));
     assert!(acl[0].id().starts_with("alice:"), "digest id {:?}", acl[0].id());
-    assert_eq!(other.get_data("/acl").await.unwrap_err(), Error::NoAuth);
+    assert_eq!(other.get_data("/acl").await.expect_err("expected an error"), Error::NoAuth);
     assert_eq!(owner.get_data("/acl").await.expect("owner reads").0, b"s");
 
     let read_only = [Acl::new(Permission::READ, AuthId::anyone())];
     let stat = owner.set_acl("/acl", &read_only, Some(0)).await.expect("setACL");
     assert_eq!(stat.aversion, 1);
     assert_eq!(other.get_data("/acl").await.expect("now readable").0, b"s");
-    assert_eq!(other.set_data("/acl", b"x", None).await.unwrap_err(), Error::NoAuth);
+    assert_eq!(other.set_data("/acl", b"x", None).await.expect_err("expected an error"), Error::NoAuth);
     assert_eq!(other.get_acl("/acl").await.expect("getACL").0, read_only);
     // Creating with an `auth` ACL but no authenticated identity is invalid.
     let err = other.create("/noauth", b"", &CreateMode::Persistent.with_acls(Acls::creator_all())).await;
-    assert_eq!(err.unwrap_err(), Error::InvalidAcl);
+    assert_eq!(err.expect_err("expected an error"), Error::InvalidAcl);
 }

@@ -140,6 +140,7 @@ async fn run(args: &Args) -> Result<serde_json::Value> {
     let server_pid = args.pid.map(|p| p.to_string());
     let server_cpu = |pid: &Option<String>| pid.as_deref().map(procfs::cpu_time).transpose();
     let client_cpu0 = procfs::cpu_time("self")?;
+    let host_cpu0 = procfs::host_busy_time()?;
     let server_cpu0 = server_cpu(&server_pid)?;
     let start = Instant::now();
     let stop = match args.ops {
@@ -154,6 +155,7 @@ async fn run(args: &Args) -> Result<serde_json::Value> {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         },
+        host_cpu: Some(procfs::host_busy_time()?.saturating_sub(host_cpu0)),
         server_rss_kib: args.pid.map(procfs::rss_kib).transpose()?,
     };
     driver::close_all(sessions).await;

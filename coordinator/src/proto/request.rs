@@ -14,8 +14,8 @@ pub enum MultiOp {
     Delete(DeleteRequest),
     SetData(SetDataRequest),
     Check(CheckVersionRequest),
-    GetChildren(PathRequest),
-    GetData(PathRequest),
+    GetChildren(PathWatchRequest),
+    GetData(PathWatchRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +113,8 @@ fn multi(r: &mut Reader<'_>, reads: bool) -> Result<Vec<MultiOp>, DecodeError> {
             (OpCode::Delete, false) => MultiOp::Delete(DeleteRequest::read(r)?),
             (OpCode::SetData, false) => MultiOp::SetData(SetDataRequest::read(r)?),
             (OpCode::Check, false) => MultiOp::Check(CheckVersionRequest::read(r)?),
-            (OpCode::GetChildren, true) => MultiOp::GetChildren(PathRequest::read(r)?),
-            (OpCode::GetData, true) => MultiOp::GetData(PathRequest::read(r)?),
+            (OpCode::GetChildren, true) => MultiOp::GetChildren(PathWatchRequest::read(r)?),
+            (OpCode::GetData, true) => MultiOp::GetData(PathWatchRequest::read(r)?),
             _ => return Err(DecodeError::Invalid("multi op type")),
         });
     }

@@ -66,8 +66,8 @@ fn multi_op() -> impl Strategy<Value = MultiOp> {
 
 fn read_op() -> impl Strategy<Value = MultiOp> {
     prop_oneof![
-        path().prop_map(|path| MultiOp::GetData(PathRequest { path })),
-        path().prop_map(|path| MultiOp::GetChildren(PathRequest { path })),
+        path_watch().prop_map(MultiOp::GetData),
+        path_watch().prop_map(MultiOp::GetChildren),
     ]
 }
 

@@ -4,8 +4,10 @@
 
 use std::time::Instant;
 
+use crate::acl::{check_acl, digest_id, redact};
 use crate::path;
-use crate::prep::{digest_id, Prep};
+use crate::prep::Prep;
+use crate::proto::acl::perms;
 use crate::proto::op_code::PING_XID;
 use crate::proto::records::{
     AuthPacket, ClientInfo, PathWatchRequest, RemoveWatchesRequest, SetWatches2,
@@ -36,26 +38,24 @@ impl Core {
                 self.write(session, req, &mut zxid)
             }
             Request::Multi(ops) => Ok(self.multi(session, &ops, &mut zxid)),
-            Request::Check(c) => Prep::new(&self.db.tree).check(&c).map(|()| Response::Empty),
+            Request::Check(c) => {
+                Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl).check(&c).map(|()| Response::Empty)
+            }
             Request::Exists(r) => self.exists(session, &r),
             Request::GetData(r) => self.get_data(session, &r),
             Request::GetChildren(r) => self.children(session, &r).map(|(c, _)| Response::Children(c)),
             Request::GetChildren2(r) => self.children(session, &r).map(|(c, s)| Response::Children2(c, s)),
-            Request::GetAcl(r) => valid(&r.path).and_then(|()| {
-                let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                Ok(Response::GetAcl(node.acl.to_vec(), node.stat()))
-            }),
-            Request::Sync(r) => valid(&r.path).map(|()| Response::Path(r.path)),
-            Request::MultiRead(ops) => Ok(self.multi_read(&ops)),
+            Request::GetAcl(r) => self.get_acl(session, &r.path),
+            Request::Sync(r) => Ok(Response::Path(r.path)),
+            Request::MultiRead(ops) => Ok(self.multi_read(session, &ops)),
             Request::GetEphemerals(r) => {
                 let mut list: Vec<String> =
                     self.db.tree.ephemerals_of(session).filter(|p| p.starts_with(&r.path)).cloned().collect();
                 list.sort();
                 Ok(Response::Ephemerals(list))
             }
-            Request::GetAllChildrenNumber(r) => valid(&r.path).and_then(|()| {
-                self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                Ok(Response::AllChildrenNumber(self.db.tree.descendant_count(&r.path) as i32))
+            Request::GetAllChildrenNumber(r) => self.readable(session, &r.path, perms::READ).map(|()| {
+                Response::AllChildrenNumber(self.db.tree.descendant_count(&r.path) as i32)
             }),
             Request::AddWatch(r) => valid(&r.path).and_then(|()| {
                 let kind = match r.mode {
@@ -112,14 +112,34 @@ impl Core {
         self.reply(conn, xid, zxid, result, received);
     }
 
+    fn auth_of(&self, session: i64) -> &[ClientInfo] {
+        self.sessions.get(&session).map(|s| s.auth.as_slice()).unwrap_or_default()
+    }
+
+    /// The node exists and the session may `perm` it.
+    fn readable(&self, session: i64, path: &str, perm: i32) -> Result<(), ErrorCode> {
+        let node = self.db.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if self.cfg.skip_acl {
+            return Ok(());
+        }
+        check_acl(&node.acl, perm, self.auth_of(session))
+    }
+
+    fn get_acl(&self, session: i64, path: &str) -> Reply {
+        self.readable(session, path, perms::READ | perms::ADMIN)?;
+        let node = self.db.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let admin = self.cfg.skip_acl || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
+        let acl = if admin { node.acl.to_vec() } else { redact(&node.acl) };
+        Ok(Response::GetAcl(acl, node.stat()))
+    }
+
     fn write(&mut self, session: i64, req: Request, zxid: &mut Option<i64>) -> Reply {
-        let auth = self.sessions.get(&session).map(|s| s.auth.clone()).unwrap_or_default();
-        let mut prep = Prep::new(&self.db.tree);
+        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl);
         let txn = match &req {
-            Request::Create(op, c) => prep.create(*op, c, session, &auth),
+            Request::Create(op, c) => prep.create(*op, c, session),
             Request::Delete(d) => prep.delete(d),
             Request::SetData(s) => prep.set_data(s),
-            Request::SetAcl(s) => prep.set_acl(s, &auth),
+            Request::SetAcl(s) => prep.set_acl(s),
             _ => Err(ErrorCode::SystemError),
         }?;
         let created = match &txn {
@@ -145,13 +165,12 @@ impl Core {
     /// the results say which op failed (earlier ones 0, later ones -2), as
     /// ZooKeeper reports them.
     fn multi(&mut self, session: i64, ops: &[MultiOp], zxid: &mut Option<i64>) -> Response {
-        let auth = self.sessions.get(&session).map(|s| s.auth.clone()).unwrap_or_default();
-        let mut prep = Prep::new(&self.db.tree);
+        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl);
         let mut txns = Vec::new();
         let mut failed = None;
         for (i, op) in ops.iter().enumerate() {
             let r = match op {
-                MultiOp::Create(code, c) => prep.create(*code, c, session, &auth).map(Some),
+                MultiOp::Create(code, c) => prep.create(*code, c, session).map(Some),
                 MultiOp::Delete(d) => prep.delete(d).map(Some),
                 MultiOp::SetData(s) => prep.set_data(s).map(Some),
                 MultiOp::Check(c) => prep.check(c).map(|()| None),
@@ -210,7 +229,7 @@ impl Core {
     }
 
     /// Each read is answered on its own; one failing does not fail the others.
-    fn multi_read(&self, ops: &[MultiOp]) -> Response {
+    fn multi_read(&self, session: i64, ops: &[MultiOp]) -> Response {
         let tree = &self.db.tree;
         let results = ops
             .iter()
@@ -220,8 +239,8 @@ impl Core {
                     MultiOp::GetChildren(p) => (&p.path, false),
                     _ => return MultiResult::Error(ErrorCode::BadArguments.code()),
                 };
-                if valid(p).is_err() {
-                    return MultiResult::Error(ErrorCode::BadArguments.code());
+                if let Err(e) = self.readable(session, p, perms::READ) {
+                    return MultiResult::Error(e.code());
                 }
                 match tree.get(p) {
                     None => MultiResult::Error(ErrorCode::NoNode.code()),
@@ -233,8 +252,15 @@ impl Core {
         Response::Multi(results)
     }
 
+    /// Reads do not validate paths (a malformed one simply does not exist),
+    /// except that exists rejects a NUL as ZooKeeper does.
     fn exists(&mut self, session: i64, r: &PathWatchRequest) -> Reply {
-        valid(&r.path)?;
+        if r.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        if self.db.tree.get(&r.path).is_some() {
+            self.readable(session, &r.path, perms::READ)?;
+        }
         if r.watch {
             // An exists watch on a missing node waits for its creation.
             self.watches.add(session, WatchKind::Data, &r.path);
@@ -244,7 +270,7 @@ impl Core {
     }
 
     fn get_data(&mut self, session: i64, r: &PathWatchRequest) -> Reply {
-        valid(&r.path)?;
+        self.readable(session, &r.path, perms::READ)?;
         let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         let response = Response::GetData(node.data.to_vec(), node.stat());
         if r.watch {
@@ -254,7 +280,7 @@ impl Core {
     }
 
     fn children(&mut self, session: i64, r: &PathWatchRequest) -> Result<(Vec<String>, crate::proto::Stat), ErrorCode> {
-        valid(&r.path)?;
+        self.readable(session, &r.path, perms::READ)?;
         let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         let children = node.children.iter().map(|c| c.to_string()).collect();
         let stat = node.stat();
