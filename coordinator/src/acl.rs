@@ -14,7 +14,10 @@ use crate::proto::{Acl, ErrorCode};
 pub fn digest_id(user_password: &str) -> Option<String> {
     let (user, _) = user_password.split_once(':')?;
     let hash = sha1_smol::Sha1::from(user_password).digest().bytes();
-    Some(format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash)))
+    Some(format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    ))
 }
 
 /// Checks a new ACL as ZooKeeper's `fixupACL` does; the `auth` scheme becomes
@@ -34,7 +37,11 @@ pub fn fixup_acl(acl: &[Acl], auth: &[ClientInfo]) -> Result<Vec<Acl>, ErrorCode
                 let mut any = false;
                 for info in auth.iter().filter(|i| i.auth_scheme == "digest") {
                     any = true;
-                    out.push(Acl { perms: a.perms, scheme: "digest".into(), id: info.user.clone() });
+                    out.push(Acl {
+                        perms: a.perms,
+                        scheme: "digest".into(),
+                        id: info.user.clone(),
+                    });
                 }
                 if !any {
                     return Err(ErrorCode::InvalidAcl);
@@ -72,7 +79,11 @@ fn ip_matches(acl_id: &str, client: &str) -> bool {
         (IpAddr::V6(n), IpAddr::V6(c)) => (u128::from(n), u128::from(c), 128),
         _ => return false,
     };
-    let mask = if bits == 0 { 0 } else { (!0u128 << (width - bits)) & (!0u128 >> (128 - width)) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        (!0u128 << (width - bits)) & (!0u128 >> (128 - width))
+    };
     net & mask == client & mask
 }
 
@@ -82,12 +93,19 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[ClientInfo]) -> Result<(), Erro
     if acl.is_empty() {
         return Ok(());
     }
-    let granted = acl.iter().filter(|a| a.perms & perm != 0).any(|a| match a.scheme.as_str() {
-        "world" => a.id == "anyone",
-        "digest" => auth.iter().any(|i| i.auth_scheme == "digest" && i.user == a.id),
-        "ip" => auth.iter().any(|i| i.auth_scheme == "ip" && ip_matches(&a.id, &i.user)),
-        _ => false,
-    });
+    let granted = acl
+        .iter()
+        .filter(|a| a.perms & perm != 0)
+        .any(|a| match a.scheme.as_str() {
+            "world" => a.id == "anyone",
+            "digest" => auth
+                .iter()
+                .any(|i| i.auth_scheme == "digest" && i.user == a.id),
+            "ip" => auth
+                .iter()
+                .any(|i| i.auth_scheme == "ip" && ip_matches(&a.id, &i.user)),
+            _ => false,
+        });
     if granted {
         Ok(())
     } else {
@@ -99,7 +117,10 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[ClientInfo]) -> Result<(), Erro
 pub fn redact(acl: &[Acl]) -> Vec<Acl> {
     acl.iter()
         .map(|a| match (a.scheme.as_str(), a.id.split_once(':')) {
-            ("digest", Some((user, _))) => Acl { id: format!("{user}:x"), ..a.clone() },
+            ("digest", Some((user, _))) => Acl {
+                id: format!("{user}:x"),
+                ..a.clone()
+            },
             _ => a.clone(),
         })
         .collect()
@@ -110,48 +131,117 @@ mod tests {
     use super::*;
 
     fn ip(addr: &str) -> ClientInfo {
-        ClientInfo { auth_scheme: "ip".into(), user: addr.into() }
+        ClientInfo {
+            auth_scheme: "ip".into(),
+            user: addr.into(),
+        }
     }
 
     #[test]
     fn digest_matches_zookeeper() {
         // As printed by ZooKeeper 3.8's DigestAuthenticationProvider for super:zookeeper.
-        assert_eq!(digest_id("super:zookeeper").as_deref(), Some("super:yyuhPKumRtNj4r8GnSbbwuq1vhE="));
+        assert_eq!(
+            digest_id("super:zookeeper").as_deref(),
+            Some("super:yyuhPKumRtNj4r8GnSbbwuq1vhE=")
+        );
         assert_eq!(digest_id("nocolon"), None);
     }
 
     #[test]
     fn auth_acl_becomes_the_session_digest() {
         let id = digest_id("user:secret").expect("has a colon");
-        let auth = [ClientInfo { auth_scheme: "digest".into(), user: id.clone() }];
-        let acl = [Acl { perms: 31, scheme: "auth".into(), id: String::new() }];
+        let auth = [ClientInfo {
+            auth_scheme: "digest".into(),
+            user: id.clone(),
+        }];
+        let acl = [Acl {
+            perms: 31,
+            scheme: "auth".into(),
+            id: String::new(),
+        }];
         assert_eq!(fixup_acl(&acl, &[]), Err(ErrorCode::InvalidAcl));
         let fixed = fixup_acl(&acl, &auth).expect("with auth");
-        assert_eq!(fixed, vec![Acl { perms: 31, scheme: "digest".into(), id }]);
-        assert!(fixup_acl(&[Acl { perms: 1, scheme: "ip".into(), id: "10.0.0.0/8".into() }], &[]).is_ok());
-        assert!(fixup_acl(&[Acl { perms: 1, scheme: "ip".into(), id: "10.0.0.0/99".into() }], &[]).is_err());
-        assert!(fixup_acl(&[Acl { perms: 64, scheme: "world".into(), id: "anyone".into() }], &[]).is_err());
+        assert_eq!(
+            fixed,
+            vec![Acl {
+                perms: 31,
+                scheme: "digest".into(),
+                id
+            }]
+        );
+        assert!(fixup_acl(
+            &[Acl {
+                perms: 1,
+                scheme: "ip".into(),
+                id: "10.0.0.0/8".into()
+            }],
+            &[]
+        )
+        .is_ok());
+        assert!(fixup_acl(
+            &[Acl {
+                perms: 1,
+                scheme: "ip".into(),
+                id: "10.0.0.0/99".into()
+            }],
+            &[]
+        )
+        .is_err());
+        assert!(fixup_acl(
+            &[Acl {
+                perms: 64,
+                scheme: "world".into(),
+                id: "anyone".into()
+            }],
+            &[]
+        )
+        .is_err());
     }
 
     #[test]
     fn permission_checks() {
-        let alice = ClientInfo { auth_scheme: "digest".into(), user: "alice:h".into() };
+        let alice = ClientInfo {
+            auth_scheme: "digest".into(),
+            user: "alice:h".into(),
+        };
         let acl = [
-            Acl { perms: perms::READ, scheme: "world".into(), id: "anyone".into() },
-            Acl { perms: perms::ALL, scheme: "digest".into(), id: "alice:h".into() },
-            Acl { perms: perms::WRITE, scheme: "ip".into(), id: "10.1.0.0/16".into() },
+            Acl {
+                perms: perms::READ,
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+            Acl {
+                perms: perms::ALL,
+                scheme: "digest".into(),
+                id: "alice:h".into(),
+            },
+            Acl {
+                perms: perms::WRITE,
+                scheme: "ip".into(),
+                id: "10.1.0.0/16".into(),
+            },
         ];
         assert_eq!(check_acl(&acl, perms::READ, &[]), Ok(()));
-        assert_eq!(check_acl(&acl, perms::DELETE, &[ip("127.0.0.1")]), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            check_acl(&acl, perms::DELETE, &[ip("127.0.0.1")]),
+            Err(ErrorCode::NoAuth)
+        );
         assert_eq!(check_acl(&acl, perms::DELETE, &[alice]), Ok(()));
         assert_eq!(check_acl(&acl, perms::WRITE, &[ip("10.1.200.3")]), Ok(()));
-        assert_eq!(check_acl(&acl, perms::WRITE, &[ip("10.2.0.1")]), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            check_acl(&acl, perms::WRITE, &[ip("10.2.0.1")]),
+            Err(ErrorCode::NoAuth)
+        );
         assert_eq!(check_acl(&[], perms::ADMIN, &[]), Ok(()));
     }
 
     #[test]
     fn redaction_hides_digest_hashes() {
-        let acl = [Acl { perms: 31, scheme: "digest".into(), id: "bob:HASH".into() }];
+        let acl = [Acl {
+            perms: 31,
+            scheme: "digest".into(),
+            id: "bob:HASH".into(),
+        }];
         assert_eq!(redact(&acl)[0].id, "bob:x");
     }
 }

@@ -12,7 +12,12 @@ use zookeeper_client as zk;
 #[derive(Debug, clap::Args)]
 pub struct Global {
     /// Server to talk to.
-    #[arg(long, global = true, default_value = "127.0.0.1:2181", env = "COORD_SERVER")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:2181",
+        env = "COORD_SERVER"
+    )]
     server: String,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -81,7 +86,9 @@ pub enum Op {
 
 /// Runs one client command; an error is printed as one line and exits 1.
 pub fn run(global: Global, op: Op) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     if let Err(e) = runtime.block_on(execute(global, op)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -117,7 +124,10 @@ async fn subtree(client: &zk::Client, path: &str) -> anyhow::Result<Vec<String>>
     let mut out = vec![path.to_string()];
     let mut i = 0;
     while i < out.len() {
-        let mut children = client.list_children(&out[i]).await.with_context(|| out[i].clone())?;
+        let mut children = client
+            .list_children(&out[i])
+            .await
+            .with_context(|| out[i].clone())?;
         children.sort();
         let parent = out[i].clone();
         out.extend(children.into_iter().map(|c| join(&parent, &c)));
@@ -145,7 +155,10 @@ async fn execute(g: Global, op: Op) -> anyhow::Result<()> {
             let mut names = if recursive {
                 subtree(&client, &path).await?
             } else {
-                client.list_children(&path).await.with_context(|| path.clone())?
+                client
+                    .list_children(&path)
+                    .await
+                    .with_context(|| path.clone())?
             };
             names.sort();
             print(names.join("\n"), json!(names));
@@ -162,11 +175,21 @@ async fn execute(g: Global, op: Op) -> anyhow::Result<()> {
             print(out, value);
         }
         Op::Stat { path } => {
-            let s = client.check_stat(&path).await.with_context(|| path.clone())?;
+            let s = client
+                .check_stat(&path)
+                .await
+                .with_context(|| path.clone())?;
             let s = s.ok_or_else(|| anyhow::anyhow!("{path}: no node"))?;
             print(stat_text(&s), stat_json(&s));
         }
-        Op::Create { path, data, ephemeral, sequential, container, ttl } => {
+        Op::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+            container,
+            ttl,
+        } => {
             let mode = match (ephemeral, sequential, container) {
                 (_, _, true) => zk::CreateMode::Container,
                 (true, true, _) => zk::CreateMode::EphemeralSequential,
@@ -178,25 +201,63 @@ async fn execute(g: Global, op: Op) -> anyhow::Result<()> {
             if let Some(ms) = ttl {
                 options = options.with_ttl(Duration::from_millis(ms));
             }
-            let (s, seq) = client.create(&path, data.as_bytes(), &options).await.with_context(|| path.clone())?;
-            let created = if sequential { format!("{path}{seq}") } else { path };
-            print(format!("Created {created}"), json!({ "created": created, "stat": stat_json(&s) }));
+            let (s, seq) = client
+                .create(&path, data.as_bytes(), &options)
+                .await
+                .with_context(|| path.clone())?;
+            let created = if sequential {
+                format!("{path}{seq}")
+            } else {
+                path
+            };
+            print(
+                format!("Created {created}"),
+                json!({ "created": created, "stat": stat_json(&s) }),
+            );
         }
-        Op::Set { path, data, version } => {
-            let s = client.set_data(&path, data.as_bytes(), version).await.with_context(|| path.clone())?;
+        Op::Set {
+            path,
+            data,
+            version,
+        } => {
+            let s = client
+                .set_data(&path, data.as_bytes(), version)
+                .await
+                .with_context(|| path.clone())?;
             print(stat_text(&s), stat_json(&s));
         }
-        Op::Delete { path, version, recursive } => {
-            let doomed = if recursive { subtree(&client, &path).await? } else { vec![path.clone()] };
+        Op::Delete {
+            path,
+            version,
+            recursive,
+        } => {
+            let doomed = if recursive {
+                subtree(&client, &path).await?
+            } else {
+                vec![path.clone()]
+            };
             for p in doomed.iter().rev() {
                 client.delete(p, version).await.with_context(|| p.clone())?;
             }
-            print(format!("Deleted {} node(s)", doomed.len()), json!({ "deleted": doomed }));
+            print(
+                format!("Deleted {} node(s)", doomed.len()),
+                json!({ "deleted": doomed }),
+            );
         }
         Op::Watch { path, recursive } => {
-            let mode = if recursive { zk::AddWatchMode::PersistentRecursive } else { zk::AddWatchMode::Persistent };
-            let mut watcher = client.watch(&path, mode).await.with_context(|| path.clone())?;
-            eprintln!("watching {path}{} (Ctrl-C to stop)", if recursive { " and below" } else { "" });
+            let mode = if recursive {
+                zk::AddWatchMode::PersistentRecursive
+            } else {
+                zk::AddWatchMode::Persistent
+            };
+            let mut watcher = client
+                .watch(&path, mode)
+                .await
+                .with_context(|| path.clone())?;
+            eprintln!(
+                "watching {path}{} (Ctrl-C to stop)",
+                if recursive { " and below" } else { "" }
+            );
             loop {
                 let event = tokio::select! {
                     e = watcher.changed() => e,
@@ -219,8 +280,16 @@ async fn execute(g: Global, op: Op) -> anyhow::Result<()> {
 async fn print_event(client: &zk::Client, event: &zk::WatchedEvent, as_json: bool) {
     let (kind, detail) = match event.event_type {
         zk::EventType::NodeCreated | zk::EventType::NodeDataChanged => {
-            let data = client.get_data(&event.path).await.ok().map(|(d, _)| String::from_utf8_lossy(&d).into_owned());
-            let kind = if event.event_type == zk::EventType::NodeCreated { "created" } else { "changed" };
+            let data = client
+                .get_data(&event.path)
+                .await
+                .ok()
+                .map(|(d, _)| String::from_utf8_lossy(&d).into_owned());
+            let kind = if event.event_type == zk::EventType::NodeCreated {
+                "created"
+            } else {
+                "changed"
+            };
             (kind, data.map(|d| json!({ "data": d })))
         }
         zk::EventType::NodeChildrenChanged => {
@@ -232,7 +301,8 @@ async fn print_event(client: &zk::Client, event: &zk::WatchedEvent, as_json: boo
         zk::EventType::Session => ("session", None),
     };
     if as_json {
-        let mut value = json!({ "event": kind, "path": event.path, "zxid": format!("{:#x}", event.zxid) });
+        let mut value =
+            json!({ "event": kind, "path": event.path, "zxid": format!("{:#x}", event.zxid) });
         if let Some(serde_json::Value::Object(extra)) = detail {
             if let Some(obj) = value.as_object_mut() {
                 obj.extend(extra);

@@ -26,7 +26,9 @@ pub enum ConfigError {
 /// read-only ones health checks and `zkServer.sh status` rely on.
 const DEFAULT_4LW: &[&str] = &["ruok", "srvr", "stat", "mntr", "conf", "envi", "isro"];
 /// Every four-letter word this server implements (`*` in the whitelist).
-pub const ALL_4LW: &[&str] = &["ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "envi", "isro"];
+pub const ALL_4LW: &[&str] = &[
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "envi", "isro",
+];
 
 /// Keys ZooKeeper knows that only matter to an ensemble or to features this
 /// server does not have; accepted with an informational log line.
@@ -144,12 +146,19 @@ pub struct ServerArgs {
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
-    value.trim().parse().map_err(|_| ConfigError::Value { key: key.into(), value: value.into() })
+    value.trim().parse().map_err(|_| ConfigError::Value {
+        key: key.into(),
+        value: value.into(),
+    })
 }
 
 fn whitelist(value: &str) -> BTreeSet<String> {
-    let words: BTreeSet<String> =
-        value.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()).map(String::from).collect();
+    let words: BTreeSet<String> = value
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect();
     if words.contains("*") {
         return ALL_4LW.iter().map(|s| s.to_string()).collect();
     }
@@ -161,7 +170,12 @@ fn whitelist(value: &str) -> BTreeSet<String> {
 
 impl Config {
     /// Applies one `zoo.cfg` line's key; unknown keys are logged, not fatal.
-    fn set(&mut self, key: &str, value: &str, explicit_timeouts: &mut (bool, bool)) -> Result<(), ConfigError> {
+    fn set(
+        &mut self,
+        key: &str,
+        value: &str,
+        explicit_timeouts: &mut (bool, bool),
+    ) -> Result<(), ConfigError> {
         match key {
             "clientPort" => self.client_port = parse(key, value)?,
             "clientPortAddress" => self.client_port_address = Some(parse(key, value)?),
@@ -181,11 +195,16 @@ impl Config {
             "autopurge.snapRetainCount" => self.snap_retain_count = parse(key, value)?,
             "4lw.commands.whitelist" => self.four_letter_words = whitelist(value),
             "jute.maxbuffer" => self.max_buffer = parse(key, value)?,
-            "znode.container.checkIntervalMs" => self.container_check_interval_ms = parse(key, value)?,
+            "znode.container.checkIntervalMs" => {
+                self.container_check_interval_ms = parse(key, value)?
+            }
             "skipACL" => self.skip_acl = value.trim().eq_ignore_ascii_case("yes"),
             k if k.starts_with("server.") => self.servers.push(format!("{k}={value}")),
             k if IGNORED_KEYS.contains(&k) => {
-                tracing::info!(key = k, "configuration key accepted but has no effect on a single node")
+                tracing::info!(
+                    key = k,
+                    "configuration key accepted but has no effect on a single node"
+                )
             }
             k => tracing::warn!(key = k, "unknown configuration key ignored"),
         }
@@ -199,9 +218,15 @@ impl Config {
         let mut explicit = (false, false);
         let mut data_log_dir_set = false;
         if let Some(path) = &args.config {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            for line in text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
                 let Some((key, value)) = line.split_once('=') else {
                     tracing::warn!(line, "configuration line without '=' ignored");
                     continue;
@@ -264,7 +289,10 @@ impl Config {
     /// Derives what ZooKeeper derives from tickTime and enforces its minimums.
     fn finish(mut self, explicit: (bool, bool)) -> Result<Self, ConfigError> {
         if self.tick_time_ms == 0 {
-            return Err(ConfigError::Value { key: "tickTime".into(), value: "0".into() });
+            return Err(ConfigError::Value {
+                key: "tickTime".into(),
+                value: "0".into(),
+            });
         }
         if !explicit.0 {
             self.min_session_timeout_ms = 2 * self.tick_time_ms;
@@ -300,7 +328,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("zoo.cfg");
         std::fs::write(&path, text).expect("write cfg");
-        Config::load(&ServerArgs { config: Some(path), ..args }).expect("valid config")
+        Config::load(&ServerArgs {
+            config: Some(path),
+            ..args
+        })
+        .expect("valid config")
     }
 
     #[test]
@@ -310,15 +342,25 @@ mod tests {
             ServerArgs::default(),
         );
         assert_eq!(cfg.client_port, 2182);
-        assert_eq!((cfg.min_session_timeout_ms, cfg.max_session_timeout_ms), (2000, 20000));
+        assert_eq!(
+            (cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
+            (2000, 20000)
+        );
         assert_eq!(cfg.data_log_dir, PathBuf::from("/d"));
         assert_eq!((cfg.max_client_cnxns, cfg.snap_count), (0, 10));
     }
 
     #[test]
     fn flags_override_the_file() {
-        let args = ServerArgs { port: Some(0), data_log_dir: Some("/log".into()), ..ServerArgs::default() };
-        let cfg = load_text("clientPort=2182\ndataDir=/d\nmaxSessionTimeout=9000\n", args);
+        let args = ServerArgs {
+            port: Some(0),
+            data_log_dir: Some("/log".into()),
+            ..ServerArgs::default()
+        };
+        let cfg = load_text(
+            "clientPort=2182\ndataDir=/d\nmaxSessionTimeout=9000\n",
+            args,
+        );
         assert_eq!(cfg.client_port, 0);
         assert_eq!(cfg.data_log_dir, PathBuf::from("/log"));
         assert_eq!(cfg.max_session_timeout_ms, 9000);
@@ -337,14 +379,28 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("zoo.cfg");
         std::fs::write(&path, "clientPort=abc\n").expect("write");
-        assert!(Config::load(&ServerArgs { config: Some(path), ..ServerArgs::default() }).is_err());
-        let missing = ServerArgs { config: Some("/nonexistent/zoo.cfg".into()), ..ServerArgs::default() };
-        assert!(matches!(Config::load(&missing), Err(ConfigError::Read { .. })));
+        assert!(Config::load(&ServerArgs {
+            config: Some(path),
+            ..ServerArgs::default()
+        })
+        .is_err());
+        let missing = ServerArgs {
+            config: Some("/nonexistent/zoo.cfg".into()),
+            ..ServerArgs::default()
+        };
+        assert!(matches!(
+            Config::load(&missing),
+            Err(ConfigError::Read { .. })
+        ));
     }
 
     #[test]
     fn ensemble_members_are_kept_for_the_log() {
-        let args = ServerArgs { servers: Some("server.1=zoo1:2888:3888;2181".into()), my_id: Some(1), ..ServerArgs::default() };
+        let args = ServerArgs {
+            servers: Some("server.1=zoo1:2888:3888;2181".into()),
+            my_id: Some(1),
+            ..ServerArgs::default()
+        };
         let cfg = Config::load(&args).expect("config");
         assert_eq!(cfg.servers.len(), 1);
         assert_eq!(cfg.server_id, 1);

@@ -20,7 +20,9 @@ pub struct SessionRecord {
 
 impl std::fmt::Debug for SessionRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRecord").field("timeout_ms", &self.timeout_ms).finish_non_exhaustive()
+        f.debug_struct("SessionRecord")
+            .field("timeout_ms", &self.timeout_ms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,9 +39,18 @@ impl ZkDb {
     /// Applies one logged transaction; changes for the watch table go to `changes`.
     pub fn apply(&mut self, entry: &TxnEntry, changes: &mut Vec<Change>) {
         match &entry.txn {
-            Txn::CreateSession { session, timeout_ms, password } => {
-                self.sessions
-                    .insert(*session, SessionRecord { timeout_ms: *timeout_ms, password: *password });
+            Txn::CreateSession {
+                session,
+                timeout_ms,
+                password,
+            } => {
+                self.sessions.insert(
+                    *session,
+                    SessionRecord {
+                        timeout_ms: *timeout_ms,
+                        password: *password,
+                    },
+                );
             }
             Txn::CloseSession { session } => {
                 self.sessions.remove(session);
@@ -68,7 +79,14 @@ impl ZkDb {
             node.data.to_vec().write(&mut buf);
             node.acl.to_vec().write(&mut buf);
             let s = &node.stat;
-            for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, s.ephemeral_owner] {
+            for v in [
+                s.czxid,
+                s.mzxid,
+                s.pzxid,
+                s.ctime,
+                s.mtime,
+                s.ephemeral_owner,
+            ] {
                 v.write(&mut buf);
             }
             for v in [s.version, s.cversion, s.aversion] {
@@ -98,7 +116,13 @@ impl ZkDb {
             let password = Vec::<u8>::read(&mut r)?
                 .try_into()
                 .map_err(|_| DecodeError::Invalid("session password"))?;
-            sessions.insert(id, SessionRecord { timeout_ms, password });
+            sessions.insert(
+                id,
+                SessionRecord {
+                    timeout_ms,
+                    password,
+                },
+            );
         }
         let mut tree = DataTree::new();
         for _ in 0..count(&mut r)? {
@@ -120,7 +144,11 @@ impl ZkDb {
             tree.insert_raw(&path, data, acl, s);
         }
         tree.link_children();
-        Ok(Self { tree, sessions, last_zxid })
+        Ok(Self {
+            tree,
+            sessions,
+            last_zxid,
+        })
     }
 }
 
@@ -137,17 +165,38 @@ mod tests {
     use super::*;
 
     fn entry(zxid: i64, txn: Txn) -> TxnEntry {
-        TxnEntry { zxid, time: zxid * 10, txn }
+        TxnEntry {
+            zxid,
+            time: zxid * 10,
+            txn,
+        }
     }
 
     fn sample() -> ZkDb {
         let mut db = ZkDb::default();
         let mut changes = Vec::new();
         let txns = [
-            Txn::CreateSession { session: 42, timeout_ms: 4000, password: [7; 16] },
-            Txn::Create { path: "/a".into(), data: b"x".to_vec(), acl: vec![Acl::open()], ephemeral_owner: 0 },
-            Txn::Create { path: "/a/e".into(), data: vec![], acl: vec![Acl::open()], ephemeral_owner: 42 },
-            Txn::SetData { path: "/a".into(), data: b"yy".to_vec() },
+            Txn::CreateSession {
+                session: 42,
+                timeout_ms: 4000,
+                password: [7; 16],
+            },
+            Txn::Create {
+                path: "/a".into(),
+                data: b"x".to_vec(),
+                acl: vec![Acl::open()],
+                ephemeral_owner: 0,
+            },
+            Txn::Create {
+                path: "/a/e".into(),
+                data: vec![],
+                acl: vec![Acl::open()],
+                ephemeral_owner: 42,
+            },
+            Txn::SetData {
+                path: "/a".into(),
+                data: b"yy".to_vec(),
+            },
         ];
         for (i, txn) in txns.into_iter().enumerate() {
             db.apply(&entry(i as i64 + 1, txn), &mut changes);

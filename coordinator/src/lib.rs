@@ -2,13 +2,13 @@
 //! data tree and watch state machines, durable storage, and the server.
 
 pub mod acl;
+pub mod config;
 pub mod db;
 pub mod path;
 pub mod prep;
 pub mod proto;
+pub mod server;
+pub mod storage;
 pub mod tree;
 pub mod txn;
 pub mod watch;
-pub mod config;
-pub mod server;
-pub mod storage;

@@ -10,7 +10,11 @@ use coordinator::config::{Config, ServerArgs};
 mod cli;
 
 #[derive(Debug, Parser)]
-#[command(name = "coord", version, about = "A ZooKeeper-compatible coordination service")]
+#[command(
+    name = "coord",
+    version,
+    about = "A ZooKeeper-compatible coordination service"
+)]
 struct Cli {
     #[command(flatten)]
     global: cli::Global,
@@ -37,7 +41,9 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let ip = cfg.client_port_address.unwrap_or([0, 0, 0, 0].into());
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.client_port))
@@ -46,7 +52,11 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
         let shutdown = common::shutdown::on_signals()?;
         // A wildcard bind is announced as loopback: an address a client can dial.
         let announce = |addr: SocketAddr| {
-            let ip = if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() };
+            let ip = if addr.ip().is_unspecified() {
+                [127, 0, 0, 1].into()
+            } else {
+                addr.ip()
+            };
             common::announce_listening(SocketAddr::new(ip, addr.port()))
         };
         coordinator::server::run(cfg, listener, shutdown, announce).await?;

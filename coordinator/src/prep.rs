@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use crate::acl::{check_acl, fixup_acl};
 use crate::path;
+use crate::proto::acl::perms;
 use crate::proto::records::{CheckVersionRequest, ClientInfo, CreateTtlRequest, DeleteRequest};
 use crate::proto::records::{SetAclRequest, SetDataRequest};
-use crate::proto::acl::perms;
 use crate::proto::{Acl, ErrorCode, OpCode};
-use std::sync::Arc;
 use crate::tree::{DataTree, Owner, MAX_TTL};
 use crate::txn::Txn;
+use std::sync::Arc;
 
 /// What validation needs to know of a node, possibly changed earlier in a multi.
 #[derive(Debug, Clone)]
@@ -47,7 +47,12 @@ impl CreateMode {
             6 => (false, true, false, true),
             _ => return None,
         };
-        Some(Self { ephemeral, sequential, container, ttl })
+        Some(Self {
+            ephemeral,
+            sequential,
+            container,
+            ttl,
+        })
     }
 }
 
@@ -73,7 +78,10 @@ fn validate_path(p: &str) -> Result<(), ErrorCode> {
 
 /// The nodes no client may delete or rewrite.
 fn is_protected(p: &str) -> bool {
-    matches!(p, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+    matches!(
+        p,
+        "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
+    )
 }
 
 #[derive(Debug)]
@@ -88,7 +96,12 @@ pub struct Prep<'a> {
 
 impl<'a> Prep<'a> {
     pub fn new(tree: &'a DataTree, auth: &'a [ClientInfo], skip_acl: bool) -> Self {
-        Self { tree, auth, skip_acl, overlay: HashMap::new() }
+        Self {
+            tree,
+            auth,
+            skip_acl,
+            overlay: HashMap::new(),
+        }
     }
 
     fn allowed(&self, node: &Summary, perm: i32) -> Result<(), ErrorCode> {
@@ -122,10 +135,16 @@ impl<'a> Prep<'a> {
             parent_summary.cversion = parent_summary.cversion.wrapping_add(1);
         }
         parent_summary.num_children += delta;
-        self.overlay.insert(parent.to_string(), Some(parent_summary));
+        self.overlay
+            .insert(parent.to_string(), Some(parent_summary));
     }
 
-    pub fn create(&mut self, op: OpCode, req: &CreateTtlRequest, session: i64) -> Result<Txn, ErrorCode> {
+    pub fn create(
+        &mut self,
+        op: OpCode,
+        req: &CreateTtlRequest,
+        session: i64,
+    ) -> Result<Txn, ErrorCode> {
         let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
         if mode.ttl {
             if op != OpCode::CreateTtl || req.ttl <= 0 || req.ttl > MAX_TTL {
@@ -179,7 +198,12 @@ impl<'a> Prep<'a> {
             owner: owner.raw(),
         };
         self.overlay.insert(path.clone(), Some(summary));
-        Ok(Txn::Create { path, data: req.data.clone(), acl, ephemeral_owner: owner.raw() })
+        Ok(Txn::Create {
+            path,
+            data: req.data.clone(),
+            acl,
+            ephemeral_owner: owner.raw(),
+        })
     }
 
     pub fn delete(&mut self, req: &DeleteRequest) -> Result<Txn, ErrorCode> {
@@ -200,7 +224,9 @@ impl<'a> Prep<'a> {
         }
         self.bump_parent(parent_path, parent, -1);
         self.overlay.insert(req.path.clone(), None);
-        Ok(Txn::Delete { path: req.path.clone() })
+        Ok(Txn::Delete {
+            path: req.path.clone(),
+        })
     }
 
     pub fn set_data(&mut self, req: &SetDataRequest) -> Result<Txn, ErrorCode> {
@@ -213,7 +239,10 @@ impl<'a> Prep<'a> {
         check_version(req.version, node.version)?;
         node.version = node.version.wrapping_add(1);
         self.overlay.insert(req.path.clone(), Some(node));
-        Ok(Txn::SetData { path: req.path.clone(), data: req.data.clone() })
+        Ok(Txn::SetData {
+            path: req.path.clone(),
+            data: req.data.clone(),
+        })
     }
 
     pub fn set_acl(&mut self, req: &SetAclRequest) -> Result<Txn, ErrorCode> {
@@ -225,7 +254,10 @@ impl<'a> Prep<'a> {
         node.aversion = node.aversion.wrapping_add(1);
         node.acl = Arc::from(acl.as_slice());
         self.overlay.insert(req.path.clone(), Some(node));
-        Ok(Txn::SetAcl { path: req.path.clone(), acl })
+        Ok(Txn::SetAcl {
+            path: req.path.clone(),
+            acl,
+        })
     }
 
     pub fn check(&mut self, req: &CheckVersionRequest) -> Result<(), ErrorCode> {
@@ -241,7 +273,13 @@ mod tests {
     use super::*;
 
     fn create_req(path: &str, flags: i32) -> CreateTtlRequest {
-        CreateTtlRequest { path: path.into(), data: vec![], acl: vec![Acl::open()], flags, ttl: -1 }
+        CreateTtlRequest {
+            path: path.into(),
+            data: vec![],
+            acl: vec![Acl::open()],
+            flags,
+            ttl: -1,
+        }
     }
 
     fn apply(tree: &mut DataTree, zxid: i64, txn: &Txn) {
@@ -251,37 +289,65 @@ mod tests {
     #[test]
     fn sequential_suffix_is_the_parent_cversion() {
         let mut tree = DataTree::new();
-        let parent = Prep::new(&tree, &[], false).create(OpCode::Create, &create_req("/q", 0), 1).expect("create");
+        let parent = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &create_req("/q", 0), 1)
+            .expect("create");
         apply(&mut tree, 1, &parent);
         // Only creations count: the deleted child still used up number 1.
-        let plain = Prep::new(&tree, &[], false).create(OpCode::Create, &create_req("/q/x", 0), 1).expect("x");
+        let plain = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &create_req("/q/x", 0), 1)
+            .expect("x");
         apply(&mut tree, 2, &plain);
-        apply(&mut tree, 3, &Txn::Delete { path: "/q/x".into() });
-        let seq = Prep::new(&tree, &[], false).create(OpCode::Create, &create_req("/q/n-", 2), 1).expect("seq");
+        apply(
+            &mut tree,
+            3,
+            &Txn::Delete {
+                path: "/q/x".into(),
+            },
+        );
+        let seq = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &create_req("/q/n-", 2), 1)
+            .expect("seq");
         assert!(matches!(&seq, Txn::Create { path, .. } if path == "/q/n-0000000001"));
-        let slash = Prep::new(&tree, &[], false).create(OpCode::Create, &create_req("/q/", 2), 1).expect("seq");
+        let slash = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &create_req("/q/", 2), 1)
+            .expect("seq");
         assert!(matches!(&slash, Txn::Create { path, .. } if path == "/q/0000000001"));
     }
 
     #[test]
     fn create_errors_in_zookeeper_order() {
         let mut tree = DataTree::new();
-        let e = Prep::new(&tree, &[], false).create(OpCode::Create, &create_req("/e", 1), 9).expect("eph");
+        let e = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &create_req("/e", 1), 9)
+            .expect("eph");
         apply(&mut tree, 1, &e);
         let mut p = Prep::new(&tree, &[], false);
-        let err = |p: &mut Prep<'_>, path: &str, flags| p.create(OpCode::Create, &create_req(path, flags), 9);
+        let err = |p: &mut Prep<'_>, path: &str, flags| {
+            p.create(OpCode::Create, &create_req(path, flags), 9)
+        };
         assert_eq!(err(&mut p, "/missing/x", 0), Err(ErrorCode::NoNode));
         assert_eq!(err(&mut p, "/e", 0), Err(ErrorCode::NodeExists));
-        assert_eq!(err(&mut p, "/e/child", 0), Err(ErrorCode::NoChildrenForEphemerals));
+        assert_eq!(
+            err(&mut p, "/e/child", 0),
+            Err(ErrorCode::NoChildrenForEphemerals)
+        );
         assert_eq!(err(&mut p, "noslash", 0), Err(ErrorCode::BadArguments));
         assert_eq!(err(&mut p, "//b", 0), Err(ErrorCode::BadArguments));
         assert_eq!(err(&mut p, "/missing//b", 0), Err(ErrorCode::NoNode));
         assert_eq!(err(&mut p, "/e/", 0), Err(ErrorCode::BadArguments));
         assert_eq!(err(&mut p, "/x", 7), Err(ErrorCode::BadArguments));
-        assert_eq!(err(&mut p, "/x", 5), Err(ErrorCode::BadArguments), "TTL mode needs createTTL");
+        assert_eq!(
+            err(&mut p, "/x", 5),
+            Err(ErrorCode::BadArguments),
+            "TTL mode needs createTTL"
+        );
         let mut bad_acl = create_req("/x", 0);
         bad_acl.acl.clear();
-        assert_eq!(p.create(OpCode::Create, &bad_acl, 9), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            p.create(OpCode::Create, &bad_acl, 9),
+            Err(ErrorCode::InvalidAcl)
+        );
     }
 
     #[test]
@@ -291,39 +357,103 @@ mod tests {
         let mut ttl = create_req("/t", 5);
         ttl.ttl = 1000;
         let txn = p.create(OpCode::CreateTtl, &ttl, 1).expect("ttl");
-        assert!(matches!(txn, Txn::Create { ephemeral_owner, .. } if Owner::from_raw(ephemeral_owner) == Owner::Ttl(1000)));
+        assert!(
+            matches!(txn, Txn::Create { ephemeral_owner, .. } if Owner::from_raw(ephemeral_owner) == Owner::Ttl(1000))
+        );
         ttl.ttl = 0;
-        assert_eq!(p.create(OpCode::CreateTtl, &ttl, 1), Err(ErrorCode::BadArguments));
-        let c = p.create(OpCode::CreateContainer, &create_req("/c", 4), 1).expect("container");
-        assert!(matches!(c, Txn::Create { ephemeral_owner, .. } if Owner::from_raw(ephemeral_owner) == Owner::Container));
+        assert_eq!(
+            p.create(OpCode::CreateTtl, &ttl, 1),
+            Err(ErrorCode::BadArguments)
+        );
+        let c = p
+            .create(OpCode::CreateContainer, &create_req("/c", 4), 1)
+            .expect("container");
+        assert!(
+            matches!(c, Txn::Create { ephemeral_owner, .. } if Owner::from_raw(ephemeral_owner) == Owner::Container)
+        );
     }
 
     #[test]
     fn multi_overlay_sees_earlier_ops() {
         let tree = DataTree::new();
         let mut p = Prep::new(&tree, &[], false);
-        p.create(OpCode::Create, &create_req("/m", 0), 1).expect("create");
-        p.create(OpCode::Create, &create_req("/m/c", 0), 1).expect("child of pending node");
-        assert_eq!(p.delete(&DeleteRequest { path: "/m".into(), version: -1 }), Err(ErrorCode::NotEmpty));
-        p.set_data(&SetDataRequest { path: "/m".into(), data: vec![], version: 0 }).expect("v0");
-        assert_eq!(p.check(&CheckVersionRequest { path: "/m".into(), version: 1 }), Ok(()));
-        p.delete(&DeleteRequest { path: "/m/c".into(), version: 0 }).expect("delete child");
-        p.delete(&DeleteRequest { path: "/m".into(), version: 1 }).expect("now empty");
-        assert_eq!(p.check(&CheckVersionRequest { path: "/m".into(), version: -1 }), Err(ErrorCode::NoNode));
+        p.create(OpCode::Create, &create_req("/m", 0), 1)
+            .expect("create");
+        p.create(OpCode::Create, &create_req("/m/c", 0), 1)
+            .expect("child of pending node");
+        assert_eq!(
+            p.delete(&DeleteRequest {
+                path: "/m".into(),
+                version: -1
+            }),
+            Err(ErrorCode::NotEmpty)
+        );
+        p.set_data(&SetDataRequest {
+            path: "/m".into(),
+            data: vec![],
+            version: 0,
+        })
+        .expect("v0");
+        assert_eq!(
+            p.check(&CheckVersionRequest {
+                path: "/m".into(),
+                version: 1
+            }),
+            Ok(())
+        );
+        p.delete(&DeleteRequest {
+            path: "/m/c".into(),
+            version: 0,
+        })
+        .expect("delete child");
+        p.delete(&DeleteRequest {
+            path: "/m".into(),
+            version: 1,
+        })
+        .expect("now empty");
+        assert_eq!(
+            p.check(&CheckVersionRequest {
+                path: "/m".into(),
+                version: -1
+            }),
+            Err(ErrorCode::NoNode)
+        );
     }
 
     #[test]
     fn versions_are_checked() {
         let mut tree = DataTree::new();
-        let txn = Prep::new(&tree, &[], false).create(OpCode::Create, &create_req("/v", 0), 1).expect("c");
+        let txn = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &create_req("/v", 0), 1)
+            .expect("c");
         apply(&mut tree, 1, &txn);
         let mut p = Prep::new(&tree, &[], false);
-        let set = |version| SetDataRequest { path: "/v".into(), data: vec![], version };
+        let set = |version| SetDataRequest {
+            path: "/v".into(),
+            data: vec![],
+            version,
+        };
         assert_eq!(p.set_data(&set(3)), Err(ErrorCode::BadVersion));
         assert!(p.set_data(&set(0)).is_ok());
-        assert_eq!(p.delete(&DeleteRequest { path: "/v".into(), version: 0 }), Err(ErrorCode::BadVersion));
-        assert_eq!(p.delete(&DeleteRequest { path: "/zookeeper".into(), version: -1 }), Err(ErrorCode::NoAuth));
-        let acl = SetAclRequest { path: "/v".into(), acl: vec![Acl::open()], version: 1 };
+        assert_eq!(
+            p.delete(&DeleteRequest {
+                path: "/v".into(),
+                version: 0
+            }),
+            Err(ErrorCode::BadVersion)
+        );
+        assert_eq!(
+            p.delete(&DeleteRequest {
+                path: "/zookeeper".into(),
+                version: -1
+            }),
+            Err(ErrorCode::NoAuth)
+        );
+        let acl = SetAclRequest {
+            path: "/v".into(),
+            acl: vec![Acl::open()],
+            version: 1,
+        };
         assert_eq!(p.set_acl(&acl), Err(ErrorCode::BadVersion));
     }
 
@@ -331,15 +461,37 @@ mod tests {
     fn permissions_are_checked_after_existence_and_before_versions() {
         let mut tree = DataTree::new();
         let mut ro = create_req("/ro", 0);
-        ro.acl = vec![Acl { perms: perms::READ, scheme: "world".into(), id: "anyone".into() }];
-        let txn = Prep::new(&tree, &[], false).create(OpCode::Create, &ro, 1).expect("create");
+        ro.acl = vec![Acl {
+            perms: perms::READ,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }];
+        let txn = Prep::new(&tree, &[], false)
+            .create(OpCode::Create, &ro, 1)
+            .expect("create");
         apply(&mut tree, 1, &txn);
         let mut p = Prep::new(&tree, &[], false);
-        let set = SetDataRequest { path: "/ro".into(), data: vec![], version: 7 };
+        let set = SetDataRequest {
+            path: "/ro".into(),
+            data: vec![],
+            version: 7,
+        };
         assert_eq!(p.set_data(&set), Err(ErrorCode::NoAuth));
-        assert_eq!(p.create(OpCode::Create, &create_req("/ro/kid", 0), 1), Err(ErrorCode::NoAuth));
-        assert_eq!(p.create(OpCode::Create, &create_req("/nope/kid", 0), 1), Err(ErrorCode::NoNode));
-        assert_eq!(p.check(&CheckVersionRequest { path: "/ro".into(), version: 0 }), Ok(()));
+        assert_eq!(
+            p.create(OpCode::Create, &create_req("/ro/kid", 0), 1),
+            Err(ErrorCode::NoAuth)
+        );
+        assert_eq!(
+            p.create(OpCode::Create, &create_req("/nope/kid", 0), 1),
+            Err(ErrorCode::NoNode)
+        );
+        assert_eq!(
+            p.check(&CheckVersionRequest {
+                path: "/ro".into(),
+                version: 0
+            }),
+            Ok(())
+        );
         let mut skip = Prep::new(&tree, &[], true);
         assert_eq!(skip.set_data(&set), Err(ErrorCode::BadVersion));
     }

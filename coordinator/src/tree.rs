@@ -133,9 +133,19 @@ impl DataTree {
             ttls: BTreeSet::new(),
             open_acl,
         };
-        tree.insert_raw("/", Box::default(), tree.open_acl.clone(), NodeStat::default());
+        tree.insert_raw(
+            "/",
+            Box::default(),
+            tree.open_acl.clone(),
+            NodeStat::default(),
+        );
         for p in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
-            tree.insert_raw(p, Box::default(), tree.open_acl.clone(), NodeStat::default());
+            tree.insert_raw(
+                p,
+                Box::default(),
+                tree.open_acl.clone(),
+                NodeStat::default(),
+            );
         }
         tree.link_children();
         tree
@@ -204,7 +214,10 @@ impl DataTree {
     pub fn insert_raw(&mut self, path: &str, data: Box<[u8]>, acl: Arc<[Acl]>, stat: NodeStat) {
         match Owner::from_raw(stat.ephemeral_owner) {
             Owner::Session(id) => {
-                self.ephemerals.entry(id).or_default().insert(path.to_string());
+                self.ephemerals
+                    .entry(id)
+                    .or_default()
+                    .insert(path.to_string());
             }
             Owner::Container => {
                 self.containers.insert(path.to_string());
@@ -215,12 +228,25 @@ impl DataTree {
             Owner::Persistent => {}
         }
         let acl = self.intern_acl(&acl);
-        self.nodes.insert(path.into(), Node { data, acl, stat, children: HashSet::new() });
+        self.nodes.insert(
+            path.into(),
+            Node {
+                data,
+                acl,
+                stat,
+                children: HashSet::new(),
+            },
+        );
     }
 
     /// Rebuilds every parent's child set from the node paths, after `insert_raw`.
     pub fn link_children(&mut self) {
-        let paths: Vec<Box<str>> = self.nodes.keys().filter(|p| &***p != "/").cloned().collect();
+        let paths: Vec<Box<str>> = self
+            .nodes
+            .keys()
+            .filter(|p| &***p != "/")
+            .cloned()
+            .collect();
         for p in paths {
             let (parent, name) = path::split(&p);
             if let Some(parent) = self.nodes.get_mut(parent) {
@@ -234,9 +260,12 @@ impl DataTree {
     /// piecewise, which keeps replay idempotent.
     pub fn apply(&mut self, zxid: i64, time: i64, txn: &Txn, changes: &mut Vec<Change>) {
         match txn {
-            Txn::Create { path, data, acl, ephemeral_owner } => {
-                self.create(zxid, time, path, data, acl, *ephemeral_owner, changes)
-            }
+            Txn::Create {
+                path,
+                data,
+                acl,
+                ephemeral_owner,
+            } => self.create(zxid, time, path, data, acl, *ephemeral_owner, changes),
             Txn::Delete { path } => self.delete(zxid, path, changes),
             Txn::SetData { path, data } => {
                 if let Some(node) = self.nodes.get_mut(path.as_str()) {
@@ -365,10 +394,22 @@ mod tests {
     fn create_sets_stat_and_bumps_parent() {
         let mut tree = DataTree::new();
         let changes = create(&mut tree, 5, "/a", 0);
-        assert_eq!(changes, vec![Change::Created("/a".into()), Change::ChildrenChanged("/".into())]);
+        assert_eq!(
+            changes,
+            vec![
+                Change::Created("/a".into()),
+                Change::ChildrenChanged("/".into())
+            ]
+        );
         let stat = tree.get("/a").map(Node::stat).expect("created");
-        assert_eq!((stat.czxid, stat.mzxid, stat.pzxid, stat.ctime), (5, 5, 5, 1005));
-        assert_eq!((stat.version, stat.data_length, stat.num_children), (0, 1, 0));
+        assert_eq!(
+            (stat.czxid, stat.mzxid, stat.pzxid, stat.ctime),
+            (5, 5, 5, 1005)
+        );
+        assert_eq!(
+            (stat.version, stat.data_length, stat.num_children),
+            (0, 1, 0)
+        );
         let root = tree.get("/").map(Node::stat).expect("root");
         assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
     }
@@ -378,9 +419,20 @@ mod tests {
         let mut tree = DataTree::new();
         create(&mut tree, 1, "/a", 0);
         let mut changes = Vec::new();
-        tree.apply(2, 50, &Txn::SetData { path: "/a".into(), data: vec![1, 2] }, &mut changes);
+        tree.apply(
+            2,
+            50,
+            &Txn::SetData {
+                path: "/a".into(),
+                data: vec![1, 2],
+            },
+            &mut changes,
+        );
         let stat = tree.get("/a").map(Node::stat).expect("node");
-        assert_eq!((stat.czxid, stat.mzxid, stat.mtime, stat.version), (1, 2, 50, 1));
+        assert_eq!(
+            (stat.czxid, stat.mzxid, stat.mtime, stat.version),
+            (1, 2, 50, 1)
+        );
         assert_eq!(stat.data_length, 2);
         assert_eq!(changes, vec![Change::DataChanged("/a".into())]);
     }
@@ -402,12 +454,20 @@ mod tests {
         // starts at cversion -1 for the same reason).
         assert_eq!(tree.get("/").map(|n| n.stat.cversion), Some(3));
         assert_eq!(tree.get("/").map(|n| n.stat().cversion), Some(3));
-        assert_eq!(DataTree::new().get("/").map(|n| n.stat().cversion), Some(-1));
+        assert_eq!(
+            DataTree::new().get("/").map(|n| n.stat().cversion),
+            Some(-1)
+        );
     }
 
     #[test]
     fn owner_encodings_round_trip() {
-        for owner in [Owner::Persistent, Owner::Session(0x0100_0000_0000_0001), Owner::Container, Owner::Ttl(5000)] {
+        for owner in [
+            Owner::Persistent,
+            Owner::Session(0x0100_0000_0000_0001),
+            Owner::Container,
+            Owner::Ttl(5000),
+        ] {
             assert_eq!(Owner::from_raw(owner.raw()), owner);
         }
         assert_eq!(Owner::Ttl(1).raw() as u64, 0xff00_0000_0000_0001);

@@ -9,13 +9,32 @@ use crate::proto::{Acl, DecodeError, Jute, OpCode, Reader, PASSWORD_LEN};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Txn {
-    CreateSession { session: i64, timeout_ms: i32, password: [u8; PASSWORD_LEN] },
+    CreateSession {
+        session: i64,
+        timeout_ms: i32,
+        password: [u8; PASSWORD_LEN],
+    },
     /// Ends a session and deletes its ephemeral nodes.
-    CloseSession { session: i64 },
-    Create { path: String, data: Vec<u8>, acl: Vec<Acl>, ephemeral_owner: i64 },
-    Delete { path: String },
-    SetData { path: String, data: Vec<u8> },
-    SetAcl { path: String, acl: Vec<Acl> },
+    CloseSession {
+        session: i64,
+    },
+    Create {
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        ephemeral_owner: i64,
+    },
+    Delete {
+        path: String,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+    },
     /// The changes of one `multi`, applied atomically under one zxid.
     Multi(Vec<Txn>),
 }
@@ -31,7 +50,11 @@ pub struct TxnEntry {
 impl Txn {
     pub fn write(&self, buf: &mut BytesMut) {
         match self {
-            Txn::CreateSession { session, timeout_ms, password } => {
+            Txn::CreateSession {
+                session,
+                timeout_ms,
+                password,
+            } => {
                 CREATE_SESSION.write(buf);
                 session.write(buf);
                 timeout_ms.write(buf);
@@ -41,7 +64,12 @@ impl Txn {
                 (OpCode::CloseSession as i32).write(buf);
                 session.write(buf);
             }
-            Txn::Create { path, data, acl, ephemeral_owner } => {
+            Txn::Create {
+                path,
+                data,
+                acl,
+                ephemeral_owner,
+            } => {
                 (OpCode::Create as i32).write(buf);
                 path.write(buf);
                 data.write(buf);
@@ -80,20 +108,26 @@ impl Txn {
                     .try_into()
                     .map_err(|_| DecodeError::Invalid("session password"))?,
             },
-            t if t == OpCode::CloseSession as i32 => Txn::CloseSession { session: i64::read(r)? },
+            t if t == OpCode::CloseSession as i32 => Txn::CloseSession {
+                session: i64::read(r)?,
+            },
             t if t == OpCode::Create as i32 => Txn::Create {
                 path: String::read(r)?,
                 data: Vec::read(r)?,
                 acl: Vec::read(r)?,
                 ephemeral_owner: i64::read(r)?,
             },
-            t if t == OpCode::Delete as i32 => Txn::Delete { path: String::read(r)? },
-            t if t == OpCode::SetData as i32 => {
-                Txn::SetData { path: String::read(r)?, data: Vec::read(r)? }
-            }
-            t if t == OpCode::SetAcl as i32 => {
-                Txn::SetAcl { path: String::read(r)?, acl: Vec::read(r)? }
-            }
+            t if t == OpCode::Delete as i32 => Txn::Delete {
+                path: String::read(r)?,
+            },
+            t if t == OpCode::SetData as i32 => Txn::SetData {
+                path: String::read(r)?,
+                data: Vec::read(r)?,
+            },
+            t if t == OpCode::SetAcl as i32 => Txn::SetAcl {
+                path: String::read(r)?,
+                acl: Vec::read(r)?,
+            },
             t if t == OpCode::Multi as i32 => {
                 let n = i32::read(r)?;
                 if n < 0 || n as usize > r.remaining() {
@@ -118,7 +152,11 @@ impl TxnEntry {
     }
 
     pub fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self { zxid: i64::read(r)?, time: i64::read(r)?, txn: Txn::read(r)? })
+        Ok(Self {
+            zxid: i64::read(r)?,
+            time: i64::read(r)?,
+            txn: Txn::read(r)?,
+        })
     }
 }
 
@@ -129,17 +167,34 @@ mod tests {
 
     fn leaf() -> impl Strategy<Value = Txn> {
         prop_oneof![
-            (any::<i64>(), any::<i32>(), any::<[u8; 16]>()).prop_map(|(session, timeout_ms, password)| {
-                Txn::CreateSession { session, timeout_ms, password }
-            }),
-            any::<i64>().prop_map(|session| Txn::CloseSession { session }),
-            ("/[a-z]{1,8}", proptest::collection::vec(any::<u8>(), 0..64), any::<i64>()).prop_map(
-                |(path, data, ephemeral_owner)| Txn::Create { path, data, acl: vec![Acl::open()], ephemeral_owner }
+            (any::<i64>(), any::<i32>(), any::<[u8; 16]>()).prop_map(
+                |(session, timeout_ms, password)| {
+                    Txn::CreateSession {
+                        session,
+                        timeout_ms,
+                        password,
+                    }
+                }
             ),
+            any::<i64>().prop_map(|session| Txn::CloseSession { session }),
+            (
+                "/[a-z]{1,8}",
+                proptest::collection::vec(any::<u8>(), 0..64),
+                any::<i64>()
+            )
+                .prop_map(|(path, data, ephemeral_owner)| Txn::Create {
+                    path,
+                    data,
+                    acl: vec![Acl::open()],
+                    ephemeral_owner
+                }),
             "/[a-z]{1,8}".prop_map(|path| Txn::Delete { path }),
             ("/[a-z]{1,8}", proptest::collection::vec(any::<u8>(), 0..64))
                 .prop_map(|(path, data)| Txn::SetData { path, data }),
-            "/[a-z]{1,8}".prop_map(|path| Txn::SetAcl { path, acl: vec![Acl::open()] }),
+            "/[a-z]{1,8}".prop_map(|path| Txn::SetAcl {
+                path,
+                acl: vec![Acl::open()]
+            }),
         ]
     }
 

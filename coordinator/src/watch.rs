@@ -27,8 +27,12 @@ pub enum WatchKind {
     PersistentRecursive,
 }
 
-const KINDS: [WatchKind; 4] =
-    [WatchKind::Data, WatchKind::Child, WatchKind::Persistent, WatchKind::PersistentRecursive];
+const KINDS: [WatchKind; 4] = [
+    WatchKind::Data,
+    WatchKind::Child,
+    WatchKind::Persistent,
+    WatchKind::PersistentRecursive,
+];
 
 /// `WatcherType` of removeWatches/checkWatches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +87,14 @@ impl WatchTable {
     }
 
     pub fn add(&mut self, session: i64, kind: WatchKind, path: &str) {
-        self.table(kind).entry(path.to_string()).or_default().insert(session);
-        self.by_session.entry(session).or_default().insert((kind, path.to_string()));
+        self.table(kind)
+            .entry(path.to_string())
+            .or_default()
+            .insert(session);
+        self.by_session
+            .entry(session)
+            .or_default()
+            .insert((kind, path.to_string()));
     }
 
     fn remove_one(&mut self, session: i64, kind: WatchKind, path: &str) -> bool {
@@ -107,10 +117,20 @@ impl WatchTable {
 
     /// Removes (or, with `dry_run`, only looks for) the session's watches of
     /// `watcher_type` on `path`; false when there were none (NoWatcher).
-    pub fn remove(&mut self, session: i64, path: &str, watcher_type: WatcherType, dry_run: bool) -> bool {
+    pub fn remove(
+        &mut self,
+        session: i64,
+        path: &str,
+        watcher_type: WatcherType,
+        dry_run: bool,
+    ) -> bool {
         let kinds = KINDS.into_iter().filter(|k| watcher_type.covers(*k));
         let matching: Vec<WatchKind> = kinds
-            .filter(|k| self.by_kind[*k as usize].get(path).is_some_and(|s| s.contains(&session)))
+            .filter(|k| {
+                self.by_kind[*k as usize]
+                    .get(path)
+                    .is_some_and(|s| s.contains(&session))
+            })
             .collect();
         if !dry_run {
             for kind in &matching {
@@ -202,7 +222,11 @@ impl WatchTable {
 
     /// Total watches, for `mntr`'s `zk_watch_count`.
     pub fn count(&self) -> usize {
-        self.by_kind.iter().flat_map(|t| t.values()).map(HashSet::len).sum()
+        self.by_kind
+            .iter()
+            .flat_map(|t| t.values())
+            .map(HashSet::len)
+            .sum()
     }
 
     /// Paths watched by each session, for `wchs`/`wchc`.
@@ -211,7 +235,11 @@ impl WatchTable {
     }
 
     pub fn path_count(&self) -> usize {
-        self.by_kind.iter().flat_map(|t| t.keys()).collect::<HashSet<_>>().len()
+        self.by_kind
+            .iter()
+            .flat_map(|t| t.keys())
+            .collect::<HashSet<_>>()
+            .len()
     }
 }
 
@@ -232,7 +260,10 @@ mod tests {
     fn one_shot_data_watch_fires_once() {
         let mut t = WatchTable::default();
         t.add(1, WatchKind::Data, "/a");
-        assert_eq!(fire(&mut t, Change::DataChanged("/a".into())), [(1, NODE_DATA_CHANGED)]);
+        assert_eq!(
+            fire(&mut t, Change::DataChanged("/a".into())),
+            [(1, NODE_DATA_CHANGED)]
+        );
         assert!(fire(&mut t, Change::DataChanged("/a".into())).is_empty());
         assert_eq!(t.count(), 0);
     }
@@ -243,7 +274,10 @@ mod tests {
         t.add(1, WatchKind::Data, "/a");
         t.add(1, WatchKind::Child, "/a");
         t.add(2, WatchKind::Child, "/a");
-        assert_eq!(fire(&mut t, Change::Deleted("/a".into())), [(1, NODE_DELETED), (2, NODE_DELETED)]);
+        assert_eq!(
+            fire(&mut t, Change::Deleted("/a".into())),
+            [(1, NODE_DELETED), (2, NODE_DELETED)]
+        );
         assert_eq!(t.count(), 0);
     }
 
@@ -252,8 +286,14 @@ mod tests {
         let mut t = WatchTable::default();
         t.add(1, WatchKind::Persistent, "/a");
         for _ in 0..2 {
-            assert_eq!(fire(&mut t, Change::DataChanged("/a".into())), [(1, NODE_DATA_CHANGED)]);
-            assert_eq!(fire(&mut t, Change::ChildrenChanged("/a".into())), [(1, NODE_CHILDREN_CHANGED)]);
+            assert_eq!(
+                fire(&mut t, Change::DataChanged("/a".into())),
+                [(1, NODE_DATA_CHANGED)]
+            );
+            assert_eq!(
+                fire(&mut t, Change::ChildrenChanged("/a".into())),
+                [(1, NODE_CHILDREN_CHANGED)]
+            );
         }
         assert!(fire(&mut t, Change::Created("/a/b".into())).is_empty());
     }
@@ -262,13 +302,22 @@ mod tests {
     fn recursive_watch_sees_descendants_but_not_child_lists() {
         let mut t = WatchTable::default();
         t.add(1, WatchKind::PersistentRecursive, "/a");
-        assert_eq!(fire(&mut t, Change::Created("/a/b/c".into())), [(1, NODE_CREATED)]);
-        assert_eq!(fire(&mut t, Change::Deleted("/a".into())), [(1, NODE_DELETED)]);
+        assert_eq!(
+            fire(&mut t, Change::Created("/a/b/c".into())),
+            [(1, NODE_CREATED)]
+        );
+        assert_eq!(
+            fire(&mut t, Change::Deleted("/a".into())),
+            [(1, NODE_DELETED)]
+        );
         assert!(fire(&mut t, Change::ChildrenChanged("/a".into())).is_empty());
         assert!(fire(&mut t, Change::Created("/ab".into())).is_empty());
         let mut root = WatchTable::default();
         root.add(2, WatchKind::PersistentRecursive, "/");
-        assert_eq!(fire(&mut root, Change::DataChanged("/x/y".into())), [(2, NODE_DATA_CHANGED)]);
+        assert_eq!(
+            fire(&mut root, Change::DataChanged("/x/y".into())),
+            [(2, NODE_DATA_CHANGED)]
+        );
     }
 
     #[test]

@@ -105,7 +105,10 @@ impl Coordinator {
     }
 
     pub fn spawn_with(opts: Opts) -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix("coord-it-").tempdir().context("creating temp dir")?;
+        let dir = tempfile::Builder::new()
+            .prefix("coord-it-")
+            .tempdir()
+            .context("creating temp dir")?;
         fs::create_dir_all(dir.path().join("data"))?;
         fs::create_dir_all(dir.path().join("datalog"))?;
         let mut me = Coordinator {
@@ -166,7 +169,9 @@ impl Coordinator {
 
     /// Clean shutdown: SIGTERM and wait (bounded). Returns the exit status.
     pub fn terminate(&mut self) -> Result<ExitStatus> {
-        let Some(mut child) = self.child.take() else { bail!("server is not running") };
+        let Some(mut child) = self.child.take() else {
+            bail!("server is not running")
+        };
         let status = Command::new("kill")
             .args(["-s", "TERM", &child.id().to_string()])
             .status()
@@ -182,7 +187,10 @@ impl Coordinator {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                bail!("server did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}", self.stderr_tail(40));
+                bail!(
+                    "server did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}",
+                    self.stderr_tail(40)
+                );
             }
             thread::sleep(POLL);
         }
@@ -214,7 +222,9 @@ impl Coordinator {
 
     /// Path of the current incarnation's stderr log.
     pub fn stderr_path(&self) -> PathBuf {
-        self.dir.path().join(format!("server-{}.stderr", self.generation))
+        self.dir
+            .path()
+            .join(format!("server-{}.stderr", self.generation))
     }
 
     /// Last `n` lines of the current incarnation's stderr, for failure messages.
@@ -222,7 +232,11 @@ impl Coordinator {
         let text = fs::read_to_string(self.stderr_path()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let from = lines.len().saturating_sub(n);
-        format!("--- {} (last {n} lines) ---\n{}", self.stderr_path().display(), lines[from..].join("\n"))
+        format!(
+            "--- {} (last {n} lines) ---\n{}",
+            self.stderr_path().display(),
+            lines[from..].join("\n")
+        )
     }
 
     fn start(&mut self, port: Option<u16>) -> Result<()> {
@@ -235,14 +249,17 @@ impl Coordinator {
                     None => free_port()?,
                 };
                 self.start_apache(port)
-            },
+            }
         }
     }
 
     fn start_coord(&mut self, port: u16) -> Result<()> {
         let bin = coord_bin();
         if !bin.exists() {
-            bail!("coord binary not found at {} (build it, or set COORD_BIN)", bin.display());
+            bail!(
+                "coord binary not found at {} (build it, or set COORD_BIN)",
+                bin.display()
+            );
         }
         let mut cmd = Command::new(&bin);
         cmd.arg("server")
@@ -264,9 +281,16 @@ impl Coordinator {
         }
         cmd.args(&self.opts.extra_args);
         let stderr = File::create(self.stderr_path())?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
-        let mut child = cmd.spawn().with_context(|| format!("spawning {}", bin.display()))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no stdout pipe"))?;
 
         // A thread keeps draining stdout for the server's whole life so it never blocks on a
         // full pipe; the first `listening` line is handed back through the channel.
@@ -286,23 +310,34 @@ impl Coordinator {
         let line = loop {
             match rx.recv_timeout(POLL) {
                 Ok(line) => break line,
-                Err(mpsc::RecvTimeoutError::Timeout) => {},
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait()?;
-                    bail!("coord exited ({status}) before listening\n{}", self.stderr_tail(40));
-                },
+                    bail!(
+                        "coord exited ({status}) before listening\n{}",
+                        self.stderr_tail(40)
+                    );
+                }
             }
             if let Some(status) = child.try_wait()? {
-                bail!("coord exited ({status}) before listening\n{}", self.stderr_tail(40));
+                bail!(
+                    "coord exited ({status}) before listening\n{}",
+                    self.stderr_tail(40)
+                );
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                bail!("coord printed no `listening addr=` line within {STARTUP_TIMEOUT:?}\n{}", self.stderr_tail(40));
+                bail!(
+                    "coord printed no `listening addr=` line within {STARTUP_TIMEOUT:?}\n{}",
+                    self.stderr_tail(40)
+                );
             }
         };
         let addr_text = line.trim_start_matches("listening addr=").trim();
-        let mut addr: SocketAddr = addr_text.parse().with_context(|| format!("bad listening line {line:?}"))?;
+        let mut addr: SocketAddr = addr_text
+            .parse()
+            .with_context(|| format!("bad listening line {line:?}"))?;
         if addr.ip().is_unspecified() {
             addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
@@ -328,8 +363,9 @@ impl Coordinator {
         }
         let cfg_path = self.dir.path().join("zoo.cfg");
         fs::write(&cfg_path, cfg)?;
-        let classpath = std::env::var("ZK_CLASSPATH")
-            .unwrap_or_else(|_| "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar".to_string());
+        let classpath = std::env::var("ZK_CLASSPATH").unwrap_or_else(|_| {
+            "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar".to_string()
+        });
         let stderr = File::create(self.stderr_path())?;
         let mut child = Command::new("java")
             .args([
@@ -354,7 +390,10 @@ impl Coordinator {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait()? {
-                bail!("zookeeper exited ({status}) before serving\n{}", self.stderr_tail(40));
+                bail!(
+                    "zookeeper exited ({status}) before serving\n{}",
+                    self.stderr_tail(40)
+                );
             }
             // `ruok` answers before the database is loaded; `srvr` only reports a mode once the
             // server actually serves requests.
@@ -366,7 +405,10 @@ impl Coordinator {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                bail!("zookeeper not serving within {STARTUP_TIMEOUT:?}\n{}", self.stderr_tail(40));
+                bail!(
+                    "zookeeper not serving within {STARTUP_TIMEOUT:?}\n{}",
+                    self.stderr_tail(40)
+                );
             }
             thread::sleep(POLL);
         }

@@ -82,7 +82,12 @@ impl Jute {
 
 /// Body of a `create` request: path, data, open ACL, flags (0 persistent, 1 ephemeral, ...).
 pub fn create_body(path: &str, data: &[u8], flags: i32) -> Vec<u8> {
-    Jute::new().string(path).buffer(data).open_acl().int(flags).bytes()
+    Jute::new()
+        .string(path)
+        .buffer(data)
+        .open_acl()
+        .int(flags)
+        .bytes()
 }
 
 /// Body of `getData`/`exists`/`getChildren`: path plus watch flag.
@@ -125,28 +130,28 @@ pub fn parse_multi_response(body: &[u8]) -> Result<Vec<(i32, i32)>> {
             op::CREATE => {
                 r.string()?;
                 out.push((op_type, err));
-            },
+            }
             op::CREATE2 => {
                 r.string()?;
                 r.skip(STAT_LEN)?;
                 out.push((op_type, err));
-            },
+            }
             op::SET_DATA => {
                 r.skip(STAT_LEN)?;
                 out.push((op_type, err));
-            },
+            }
             op::DELETE | op::CHECK => out.push((op_type, err)),
             op::GET_DATA => {
                 r.buffer()?;
                 r.skip(STAT_LEN)?;
                 out.push((op_type, err));
-            },
+            }
             op::GET_CHILDREN => {
                 for _ in 0..r.int()? {
                     r.string()?;
                 }
                 out.push((op_type, err));
-            },
+            }
             other => bail!("unexpected multi result type {other}"),
         }
     }
@@ -172,7 +177,10 @@ impl Reader<'_> {
     }
 
     pub fn long(&mut self) -> Result<i64> {
-        let (h, t) = self.0.split_first_chunk::<8>().context("short read: long")?;
+        let (h, t) = self
+            .0
+            .split_first_chunk::<8>()
+            .context("short read: long")?;
         self.0 = t;
         Ok(i64::from_be_bytes(*h))
     }
@@ -234,7 +242,8 @@ pub struct RawSession {
 
 /// Connects a TCP stream with a read timeout so no test can hang on a silent server.
 pub fn connect_tcp(addr: SocketAddr) -> Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| format!("connecting {addr}"))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.set_nodelay(true)?;
     Ok(s)
@@ -271,8 +280,12 @@ pub fn wait_closed(s: &mut TcpStream, timeout: Duration) -> bool {
     while Instant::now() < deadline {
         match s.read(&mut buf) {
             Ok(0) => return true,
-            Ok(_) => {},
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {},
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(_) => return true,
         }
     }
@@ -284,7 +297,14 @@ impl RawSession {
     /// passwd 16 zero bytes, readOnly false}.
     pub fn connect(addr: SocketAddr, timeout_ms: i32) -> Result<Self> {
         let mut stream = connect_tcp(addr)?;
-        let req = Jute::new().int(0).long(0).int(timeout_ms).long(0).buffer(&[0u8; 16]).boolean(false).bytes();
+        let req = Jute::new()
+            .int(0)
+            .long(0)
+            .int(timeout_ms)
+            .long(0)
+            .buffer(&[0u8; 16])
+            .boolean(false)
+            .bytes();
         write_frame(&mut stream, &req)?;
         let body = read_frame(&mut stream).context("reading ConnectResponse")?;
         let mut r = Reader(&body);
@@ -295,7 +315,14 @@ impl RawSession {
         if session_id == 0 {
             bail!("server refused the session (session id 0)");
         }
-        Ok(RawSession { stream, session_id, timeout_ms: negotiated, passwd, notifications: Vec::new(), next_xid: 1 })
+        Ok(RawSession {
+            stream,
+            session_id,
+            timeout_ms: negotiated,
+            passwd,
+            notifications: Vec::new(),
+            next_xid: 1,
+        })
     }
 
     /// Sends one request and returns its reply header and body, collecting watch
@@ -311,19 +338,32 @@ impl RawSession {
         Ok(self.request_with_xid(-2, op::PING, &[])?.0)
     }
 
-    fn request_with_xid(&mut self, xid: i32, op_code: i32, body: &[u8]) -> Result<(ReplyHeader, Vec<u8>)> {
+    fn request_with_xid(
+        &mut self,
+        xid: i32,
+        op_code: i32,
+        body: &[u8],
+    ) -> Result<(ReplyHeader, Vec<u8>)> {
         let mut payload = Jute::new().int(xid).int(op_code).bytes();
         payload.extend_from_slice(body);
         write_frame(&mut self.stream, &payload)?;
         loop {
             let frame = read_frame(&mut self.stream)?;
             let mut r = Reader(&frame);
-            let header = ReplyHeader { xid: r.int()?, zxid: r.long()?, err: r.int()? };
+            let header = ReplyHeader {
+                xid: r.int()?,
+                zxid: r.long()?,
+                err: r.int()?,
+            };
             if header.xid == -1 && xid != -1 {
                 let event_type = r.int()?;
                 let state = r.int()?;
                 let path = r.string()?;
-                self.notifications.push(Notification { event_type, state, path });
+                self.notifications.push(Notification {
+                    event_type,
+                    state,
+                    path,
+                });
                 continue;
             }
             if header.xid != xid {
@@ -350,7 +390,12 @@ impl RawSession {
     }
 
     /// `create` returning the created path or the error code.
-    pub fn create(&mut self, path: &str, data: &[u8], flags: i32) -> Result<std::result::Result<String, i32>> {
+    pub fn create(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        flags: i32,
+    ) -> Result<std::result::Result<String, i32>> {
         let (h, body) = self.request(op::CREATE, &create_body(path, data, flags))?;
         if h.err != 0 {
             return Ok(Err(h.err));

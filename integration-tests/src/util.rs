@@ -64,7 +64,11 @@ where
 
 /// Runs `cmd` with `stdin` text, stdout and stderr merged in write order, killing it at
 /// `timeout`. Returns (exit status, merged output).
-pub fn run_with_timeout(mut cmd: Command, stdin: &str, timeout: Duration) -> Result<(ExitStatus, String)> {
+pub fn run_with_timeout(
+    mut cmd: Command,
+    stdin: &str,
+    timeout: Duration,
+) -> Result<(ExitStatus, String)> {
     let out_file = tempfile::NamedTempFile::new()?;
     let out = out_file.reopen()?;
     let err = out.try_clone()?;
@@ -123,9 +127,14 @@ pub fn zxid_files(dir: &Path, prefix: &str) -> Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Connects a `zookeeper-client` session to `addr` with the given requested session timeout.
-pub async fn zk_connect(addr: SocketAddr, session_timeout: Duration) -> Result<zookeeper_client::Client> {
+pub async fn zk_connect(
+    addr: SocketAddr,
+    session_timeout: Duration,
+) -> Result<zookeeper_client::Client> {
     let target = addr.to_string();
-    let connect = zookeeper_client::Client::connector().with_session_timeout(session_timeout).connect(&target);
+    let connect = zookeeper_client::Client::connector()
+        .with_session_timeout(session_timeout)
+        .connect(&target);
     tokio::time::timeout(Duration::from_secs(30), connect)
         .await
         .map_err(|_| anyhow!("no session with {addr} within 30s"))?
@@ -134,10 +143,15 @@ pub async fn zk_connect(addr: SocketAddr, session_timeout: Duration) -> Result<z
 
 /// Like [`zk_connect`] but the session is not closed when the client is dropped, so dropping
 /// it behaves like a client that vanished (the session must expire on the server).
-pub async fn zk_connect_detached(addr: SocketAddr, session_timeout: Duration) -> Result<zookeeper_client::Client> {
+pub async fn zk_connect_detached(
+    addr: SocketAddr,
+    session_timeout: Duration,
+) -> Result<zookeeper_client::Client> {
     let target = addr.to_string();
-    let connect =
-        zookeeper_client::Client::connector().with_session_timeout(session_timeout).with_detached().connect(&target);
+    let connect = zookeeper_client::Client::connector()
+        .with_session_timeout(session_timeout)
+        .with_detached()
+        .connect(&target);
     tokio::time::timeout(Duration::from_secs(30), connect)
         .await
         .map_err(|_| anyhow!("no session with {addr} within 30s"))?

@@ -14,11 +14,21 @@ fn run_script(opts: Opts, script: &str, args: &[&str]) {
     let server = Coordinator::spawn_with(opts).expect("spawn server");
     let py_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py");
     let mut cmd = Command::new(PYTHON);
-    cmd.current_dir(&py_dir).arg("-u").arg(py_dir.join(script)).arg(server.connect_string()).args(args);
+    cmd.current_dir(&py_dir)
+        .arg("-u")
+        .arg(py_dir.join(script))
+        .arg(server.connect_string())
+        .args(args);
     let (status, output) = run_with_timeout(cmd, "", Duration::from_secs(120))
         .unwrap_or_else(|e| panic!("{script} {args:?} did not run to completion: {e:#}"));
-    assert!(status.success(), "{script} {args:?} failed ({status}):\n{output}");
-    assert!(output.contains("all checks passed"), "{script} {args:?} exited 0 but did not finish:\n{output}");
+    assert!(
+        status.success(),
+        "{script} {args:?} failed ({status}):\n{output}"
+    );
+    assert!(
+        output.contains("all checks passed"),
+        "{script} {args:?} exited 0 but did not finish:\n{output}"
+    );
 }
 
 #[test]

@@ -18,19 +18,34 @@ fn zkcli(server: &Coordinator, script: &str) -> String {
     let script = format!("{script}\nquit\n");
     // zkCli's exit status is that of the last failing command, so it says nothing here; the
     // final Closed event shows that the whole script ran.
-    let (_status, out) =
-        run_with_timeout(cmd, &script, Duration::from_secs(90)).unwrap_or_else(|e| panic!("zkCli did not finish: {e:#}"));
-    let out = out.lines().filter(|l| !l.starts_with("SLF4J:")).collect::<Vec<_>>().join("\n") + "\n";
-    assert!(out.contains("state:Closed"), "zkCli did not reach quit:\n{out}");
+    let (_status, out) = run_with_timeout(cmd, &script, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("zkCli did not finish: {e:#}"));
+    let out = out
+        .lines()
+        .filter(|l| !l.starts_with("SLF4J:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    assert!(
+        out.contains("state:Closed"),
+        "zkCli did not reach quit:\n{out}"
+    );
     out
 }
 
 /// The first line starting with `prefix` parsed as a `[a, b, c]` list, sorted (zkCli prints
 /// some lists in server order, which is unspecified).
 fn sorted_list(out: &str, prefix: &str) -> Vec<String> {
-    let line = out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no line {prefix:?} in:\n{out}"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{out}"));
     let inner = line.trim().trim_start_matches('[').trim_end_matches(']');
-    let mut items: Vec<String> = inner.split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let mut items: Vec<String> = inner
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
     items.sort();
     items
 }
@@ -134,9 +149,16 @@ sync /",
             "Sync is OK",
         ],
     );
-    assert_eq!(sorted_list(&out, "[/g/"), ["/g/e1", "/g/e2", "/g/q-0000000002"]);
+    assert_eq!(
+        sorted_list(&out, "[/g/"),
+        ["/g/e1", "/g/e2", "/g/q-0000000002"]
+    );
     // The ephemeral's owner is this (non-zero) session.
-    let owner = out.split("ephemeralOwner = ").nth(1).and_then(|s| s.lines().next()).unwrap_or_default();
+    let owner = out
+        .split("ephemeralOwner = ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap_or_default();
     assert_ne!(owner, "0x0", "ephemeral shows no owner:\n{out}");
 }
 
@@ -187,7 +209,10 @@ get /auth",
         ],
     );
     let whoami = out.rsplit("Auth scheme: User\n").next().unwrap_or_default();
-    assert!(whoami.contains("digest: alice\n") && whoami.contains("ip: 127.0.0.1\n"), "whoami after addauth:\n{out}");
+    assert!(
+        whoami.contains("digest: alice\n") && whoami.contains("ip: 127.0.0.1\n"),
+        "whoami after addauth:\n{out}"
+    );
 }
 
 #[test]
@@ -214,7 +239,13 @@ ls /w",
         "type:NodeCreated path:/p\n",
         "type:NodeChildrenChanged path:/p\n",
     ] {
-        assert!(out.contains(event), "missing watch event {event:?} in:\n{out}");
+        assert!(
+            out.contains(event),
+            "missing watch event {event:?} in:\n{out}"
+        );
     }
-    assert!(!out.contains("type:NodeChildrenChanged path:/w\n"), "recursive watch sent a child event:\n{out}");
+    assert!(
+        !out.contains("type:NodeChildrenChanged path:/w\n"),
+        "recursive watch sent a child event:\n{out}"
+    );
 }

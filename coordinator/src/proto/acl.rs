@@ -19,6 +19,10 @@ jute_record! {
 impl Acl {
     /// `world:anyone` with every permission: ZooKeeper's `OPEN_ACL_UNSAFE`.
     pub fn open() -> Self {
-        Self { perms: perms::ALL, scheme: "world".into(), id: "anyone".into() }
+        Self {
+            perms: perms::ALL,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }
     }
 }

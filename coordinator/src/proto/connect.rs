@@ -96,6 +96,12 @@ impl ConnectResponse {
             .try_into()
             .map_err(|_| DecodeError::Invalid("password length"))?;
         let read_only = if r.remaining() > 0 { r.bool()? } else { false };
-        Ok(Self { protocol_version, timeout_ms, session_id, password, read_only })
+        Ok(Self {
+            protocol_version,
+            timeout_ms,
+            session_id,
+            password,
+            read_only,
+        })
     }
 }

@@ -57,7 +57,13 @@ fn create(op: OpCode, r: &mut Reader<'_>) -> Result<CreateTtlRequest, DecodeErro
     }
     let c = CreateRequest::read(r)?;
     // -1 is ZooKeeper's "no TTL", so a TTL mode without createTTL is rejected.
-    Ok(CreateTtlRequest { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: -1 })
+    Ok(CreateTtlRequest {
+        path: c.path,
+        data: c.data,
+        acl: c.acl,
+        flags: c.flags,
+        ttl: -1,
+    })
 }
 
 fn write_create(op: OpCode, c: &CreateTtlRequest, buf: &mut BytesMut) {
@@ -84,7 +90,12 @@ impl MultiOp {
     }
 
     fn write(&self, buf: &mut BytesMut) {
-        MultiHeader { op: self.op_code() as i32, done: false, err: -1 }.write(buf);
+        MultiHeader {
+            op: self.op_code() as i32,
+            done: false,
+            err: -1,
+        }
+        .write(buf);
         match self {
             MultiOp::Create(op, c) => write_create(*op, c, buf),
             MultiOp::Delete(d) => d.write(buf),
@@ -195,7 +206,12 @@ impl Request {
             Request::Check(c) => c.write(buf),
             Request::Multi(ops) | Request::MultiRead(ops) => {
                 ops.iter().for_each(|o| o.write(buf));
-                MultiHeader { op: -1, done: true, err: -1 }.write(buf);
+                MultiHeader {
+                    op: -1,
+                    done: true,
+                    err: -1,
+                }
+                .write(buf);
             }
             Request::CheckWatches(w) | Request::RemoveWatches(w) => w.write(buf),
             Request::Auth(a) => a.write(buf),

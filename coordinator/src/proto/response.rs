@@ -44,7 +44,12 @@ impl MultiResult {
             MultiResult::Error(e) => *e,
             _ => 0,
         };
-        MultiHeader { op: self.op() as i32, done: false, err }.write(buf);
+        MultiHeader {
+            op: self.op() as i32,
+            done: false,
+            err,
+        }
+        .write(buf);
         match self {
             MultiResult::Create(path) => path.write(buf),
             MultiResult::Create2(path, stat) => {
@@ -129,7 +134,12 @@ impl Response {
             Response::WhoAmI(info) => info.write(buf),
             Response::Multi(results) => {
                 results.iter().for_each(|r| r.write(buf));
-                MultiHeader { op: -1, done: true, err: -1 }.write(buf);
+                MultiHeader {
+                    op: -1,
+                    done: true,
+                    err: -1,
+                }
+                .write(buf);
             }
         }
     }
@@ -190,7 +200,12 @@ pub fn write_reply(buf: &mut BytesMut, xid: i32, zxid: i64, result: &Result<Resp
 /// Appends one watch notification frame.
 pub fn write_event(buf: &mut BytesMut, zxid: i64, event: &WatcherEvent) {
     framed(buf, |buf| {
-        ReplyHeader { xid: NOTIFICATION_XID, zxid, err: 0 }.write(buf);
+        ReplyHeader {
+            xid: NOTIFICATION_XID,
+            zxid,
+            err: 0,
+        }
+        .write(buf);
         event.write(buf);
     });
 }

@@ -17,7 +17,11 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
 
 fn acl() -> impl Strategy<Value = Vec<Acl>> {
     proptest::collection::vec(
-        (0..32i32, "[a-z]{1,6}", "[a-z:0-9]{0,12}").prop_map(|(perms, scheme, id)| Acl { perms, scheme, id }),
+        (0..32i32, "[a-z]{1,6}", "[a-z:0-9]{0,12}").prop_map(|(perms, scheme, id)| Acl {
+            perms,
+            scheme,
+            id,
+        }),
         0..3,
     )
 }
@@ -45,10 +49,21 @@ fn create() -> impl Strategy<Value = Request> {
         Just(OpCode::CreateContainer),
         Just(OpCode::CreateTtl)
     ];
-    (op, path(), data(), acl(), 0..7i32, 1..1000i64).prop_map(|(op, path, data, acl, flags, ttl)| {
-        let ttl = if op == OpCode::CreateTtl { ttl } else { -1 };
-        Request::Create(op, CreateTtlRequest { path, data, acl, flags, ttl })
-    })
+    (op, path(), data(), acl(), 0..7i32, 1..1000i64).prop_map(
+        |(op, path, data, acl, flags, ttl)| {
+            let ttl = if op == OpCode::CreateTtl { ttl } else { -1 };
+            Request::Create(
+                op,
+                CreateTtlRequest {
+                    path,
+                    data,
+                    acl,
+                    flags,
+                    ttl,
+                },
+            )
+        },
+    )
 }
 
 fn multi_op() -> impl Strategy<Value = MultiOp> {
@@ -57,10 +72,17 @@ fn multi_op() -> impl Strategy<Value = MultiOp> {
             Request::Create(op, c) => MultiOp::Create(op, c),
             _ => unreachable!("create() only makes creates"),
         }),
-        (path(), any::<i32>()).prop_map(|(path, version)| MultiOp::Delete(DeleteRequest { path, version })),
-        (path(), data(), any::<i32>())
-            .prop_map(|(path, data, version)| MultiOp::SetData(SetDataRequest { path, data, version })),
-        (path(), any::<i32>()).prop_map(|(path, version)| MultiOp::Check(CheckVersionRequest { path, version })),
+        (path(), any::<i32>())
+            .prop_map(|(path, version)| MultiOp::Delete(DeleteRequest { path, version })),
+        (path(), data(), any::<i32>()).prop_map(|(path, data, version)| MultiOp::SetData(
+            SetDataRequest {
+                path,
+                data,
+                version
+            }
+        )),
+        (path(), any::<i32>())
+            .prop_map(|(path, version)| MultiOp::Check(CheckVersionRequest { path, version })),
     ]
 }
 
@@ -86,42 +108,71 @@ fn path_req() -> impl Strategy<Value = PathRequest> {
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         create(),
-        (path(), any::<i32>()).prop_map(|(path, version)| Request::Delete(DeleteRequest { path, version })),
+        (path(), any::<i32>())
+            .prop_map(|(path, version)| Request::Delete(DeleteRequest { path, version })),
         path_watch().prop_map(Request::Exists),
         path_watch().prop_map(Request::GetData),
         path_watch().prop_map(Request::GetChildren),
         path_watch().prop_map(Request::GetChildren2),
-        (path(), data(), any::<i32>())
-            .prop_map(|(path, data, version)| Request::SetData(SetDataRequest { path, data, version })),
+        (path(), data(), any::<i32>()).prop_map(|(path, data, version)| Request::SetData(
+            SetDataRequest {
+                path,
+                data,
+                version
+            }
+        )),
         path_req().prop_map(Request::GetAcl),
         path_req().prop_map(Request::Sync),
         path_req().prop_map(Request::GetEphemerals),
         path_req().prop_map(Request::GetAllChildrenNumber),
-        (path(), acl(), any::<i32>()).prop_map(|(path, acl, version)| Request::SetAcl(SetAclRequest { path, acl, version })),
-        (path(), any::<i32>()).prop_map(|(path, version)| Request::Check(CheckVersionRequest { path, version })),
+        (path(), acl(), any::<i32>())
+            .prop_map(|(path, acl, version)| Request::SetAcl(SetAclRequest { path, acl, version })),
+        (path(), any::<i32>())
+            .prop_map(|(path, version)| Request::Check(CheckVersionRequest { path, version })),
         proptest::collection::vec(multi_op(), 0..4).prop_map(Request::Multi),
         proptest::collection::vec(read_op(), 0..4).prop_map(Request::MultiRead),
-        (path(), 1..6i32).prop_map(|(path, t)| Request::RemoveWatches(RemoveWatchesRequest { path, watcher_type: t })),
-        (path(), 1..6i32).prop_map(|(path, t)| Request::CheckWatches(RemoveWatchesRequest { path, watcher_type: t })),
-        ("[a-z]{1,8}", data()).prop_map(|(scheme, auth)| Request::Auth(AuthPacket { auth_type: 0, scheme, auth })),
-        (any::<i64>(), watches(), watches(), watches()).prop_map(|(z, d, e, c)| Request::SetWatches(SetWatches2 {
-            relative_zxid: z,
-            data_watches: d,
-            exist_watches: e,
-            child_watches: c,
-            ..SetWatches2::default()
+        (path(), 1..6i32).prop_map(|(path, t)| Request::RemoveWatches(RemoveWatchesRequest {
+            path,
+            watcher_type: t
         })),
-        (any::<i64>(), watches(), watches(), watches(), watches(), watches()).prop_map(|(z, d, e, c, p, r)| {
-            Request::SetWatches2(SetWatches2 {
+        (path(), 1..6i32).prop_map(|(path, t)| Request::CheckWatches(RemoveWatchesRequest {
+            path,
+            watcher_type: t
+        })),
+        ("[a-z]{1,8}", data()).prop_map(|(scheme, auth)| Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme,
+            auth
+        })),
+        (any::<i64>(), watches(), watches(), watches()).prop_map(|(z, d, e, c)| {
+            Request::SetWatches(SetWatches2 {
                 relative_zxid: z,
                 data_watches: d,
                 exist_watches: e,
                 child_watches: c,
-                persistent_watches: p,
-                persistent_recursive_watches: r,
+                ..SetWatches2::default()
             })
         }),
-        (path(), 0..2i32).prop_map(|(path, mode)| Request::AddWatch(AddWatchRequest { path, mode })),
+        (
+            any::<i64>(),
+            watches(),
+            watches(),
+            watches(),
+            watches(),
+            watches()
+        )
+            .prop_map(|(z, d, e, c, p, r)| {
+                Request::SetWatches2(SetWatches2 {
+                    relative_zxid: z,
+                    data_watches: d,
+                    exist_watches: e,
+                    child_watches: c,
+                    persistent_watches: p,
+                    persistent_recursive_watches: r,
+                })
+            }),
+        (path(), 0..2i32)
+            .prop_map(|(path, mode)| Request::AddWatch(AddWatchRequest { path, mode })),
         Just(Request::Ping),
         Just(Request::WhoAmI),
         Just(Request::CloseSession),
@@ -159,10 +210,14 @@ fn response() -> impl Strategy<Value = (OpCode, Response)> {
         watches().prop_map(|e| (OpCode::GetEphemerals, Response::Ephemerals(e))),
         any::<i32>().prop_map(|n| (OpCode::GetAllChildrenNumber, Response::AllChildrenNumber(n))),
         proptest::collection::vec(("[a-z]{1,5}", "[a-z0-9.]{0,9}"), 0..3).prop_map(|v| {
-            let info = v.into_iter().map(|(auth_scheme, user)| ClientInfo { auth_scheme, user }).collect();
+            let info = v
+                .into_iter()
+                .map(|(auth_scheme, user)| ClientInfo { auth_scheme, user })
+                .collect();
             (OpCode::WhoAmI, Response::WhoAmI(info))
         }),
-        proptest::collection::vec(multi_result(), 0..4).prop_map(|r| (OpCode::Multi, Response::Multi(r))),
+        proptest::collection::vec(multi_result(), 0..4)
+            .prop_map(|r| (OpCode::Multi, Response::Multi(r))),
     ]
 }
 
@@ -223,8 +278,14 @@ proptest! {
 #[test]
 fn connect_response_is_41_bytes_as_the_c_client_expects() {
     let mut buf = BytesMut::new();
-    ConnectResponse { protocol_version: 0, timeout_ms: 30000, session_id: 0x0100_0000_0000_0001, password: [9; 16], read_only: false }
-        .encode(&mut buf);
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: 30000,
+        session_id: 0x0100_0000_0000_0001,
+        password: [9; 16],
+        read_only: false,
+    }
+    .encode(&mut buf);
     // 41 bytes with the length prefix: the C client's fixed primer buffer.
     assert_eq!(buf.len() + 4, 41);
     assert_eq!(&buf[..4], &[0, 0, 0, 0]);
@@ -235,7 +296,11 @@ fn connect_response_is_41_bytes_as_the_c_client_expects() {
 #[test]
 fn old_clients_without_the_read_only_byte_are_accepted() {
     let mut buf = BytesMut::new();
-    ConnectRequest { password: vec![0; 16], ..ConnectRequest::default() }.encode(&mut buf);
+    ConnectRequest {
+        password: vec![0; 16],
+        ..ConnectRequest::default()
+    }
+    .encode(&mut buf);
     let short = &buf[..buf.len() - 1];
     assert_eq!(short.len(), 44);
     assert!(ConnectRequest::decode(&mut Reader::new(short)).is_ok());
@@ -245,12 +310,19 @@ fn old_clients_without_the_read_only_byte_are_accepted() {
 fn a_failed_call_carries_no_body() {
     let mut buf = BytesMut::new();
     write_reply(&mut buf, 7, 9, &Err(ErrorCode::NoNode));
-    assert_eq!(&buf[..], &[0, 0, 0, 16, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0x9b]);
+    assert_eq!(
+        &buf[..],
+        &[0, 0, 0, 16, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0x9b]
+    );
 }
 
 #[test]
 fn mixed_multi_is_a_decode_error() {
     let mut buf = BytesMut::new();
-    Request::MultiRead(vec![MultiOp::Delete(DeleteRequest { path: "/a".into(), version: -1 })]).encode(1, &mut buf);
+    Request::MultiRead(vec![MultiOp::Delete(DeleteRequest {
+        path: "/a".into(),
+        version: -1,
+    })])
+    .encode(1, &mut buf);
     assert!(Request::decode(&buf).is_err());
 }

@@ -65,12 +65,22 @@ async fn read_frame<R: AsyncRead + Unpin>(
             buf.reserve(4 + len - buf.len());
         }
         if rd.read_buf(buf).await? == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err(FrameError::Truncated) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(FrameError::Truncated)
+            };
         }
     }
 }
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ConnContext>, shutdown: CancellationToken) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    ctx: Arc<ConnContext>,
+    shutdown: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(8 * 1024);
@@ -98,7 +108,12 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ConnCo
         }
     }
 
-    let request = match tokio::time::timeout(ctx.handshake_timeout, read_frame(&mut rd, &mut rbuf, ctx.max_buffer)).await {
+    let request = match tokio::time::timeout(
+        ctx.handshake_timeout,
+        read_frame(&mut rd, &mut rbuf, ctx.max_buffer),
+    )
+    .await
+    {
         Ok(Ok(Some(frame))) => match ConnectRequest::decode(&mut Reader::new(&frame)) {
             Ok(r) => r,
             Err(e) => {
@@ -120,8 +135,19 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ConnCo
     let (tx, mut rx) = mpsc::channel(OUTBOX);
     let close = shutdown.child_token();
     let stats = Arc::new(ConnStats::default());
-    let conn = ConnHandle { id, peer, tx, close: close.clone(), stats: stats.clone() };
-    if ctx.core.send(CoreMsg::Connect { conn, request }).await.is_err() {
+    let conn = ConnHandle {
+        id,
+        peer,
+        tx,
+        close: close.clone(),
+        stats: stats.clone(),
+    };
+    if ctx
+        .core
+        .send(CoreMsg::Connect { conn, request })
+        .await
+        .is_err()
+    {
         return;
     }
     let mut wbuf = BytesMut::with_capacity(WRITE_CHUNK);
@@ -145,8 +171,16 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ConnCo
     let span = tracing::info_span!("session", id = format_args!("{session:#x}"), %peer);
     let reader = read_loop(&mut rd, rbuf, session, id, &ctx, &clock, &stats, &close);
     let writer = write_loop(&mut wr, wbuf, &mut rx, &close);
-    async { tokio::join!(reader, writer) }.instrument(span).await;
-    let _ = ctx.core.send(CoreMsg::Disconnected { session, conn_id: id }).await;
+    async { tokio::join!(reader, writer) }
+        .instrument(span)
+        .await;
+    let _ = ctx
+        .core
+        .send(CoreMsg::Disconnected {
+            session,
+            conn_id: id,
+        })
+        .await;
     let _ = wr.shutdown().await;
 }
 
@@ -178,7 +212,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
         stats.received.fetch_add(1, Ordering::Relaxed);
         match Request::decode(&frame) {
             Ok((header, request)) => {
-                let msg = CoreMsg::Request { session, conn_id, xid: header.xid, request, received: Instant::now() };
+                let msg = CoreMsg::Request {
+                    session,
+                    conn_id,
+                    xid: header.xid,
+                    request,
+                    received: Instant::now(),
+                };
                 if ctx.core.send(msg).await.is_err() {
                     break;
                 }
@@ -244,7 +284,15 @@ async fn four_letter(word: &str, ctx: &ConnContext) -> String {
         return "imok".into();
     }
     let (reply, rx) = oneshot::channel();
-    if ctx.core.send(CoreMsg::FourLetter { word: word.to_string(), reply }).await.is_err() {
+    if ctx
+        .core
+        .send(CoreMsg::FourLetter {
+            word: word.to_string(),
+            reply,
+        })
+        .await
+        .is_err()
+    {
         return String::new();
     }
     rx.await.unwrap_or_default()
@@ -258,15 +306,38 @@ mod tests {
     async fn frames_are_bounded_and_truncation_detected() {
         let mut buf = BytesMut::new();
         let mut ok: &[u8] = &[0, 0, 0, 2, 7, 8, 0, 0, 0, 0];
-        assert_eq!(read_frame(&mut ok, &mut buf, 16).await.ok().flatten().as_deref(), Some(&[7u8, 8][..]));
-        assert_eq!(read_frame(&mut ok, &mut buf, 16).await.ok().flatten().as_deref(), Some(&[][..]));
+        assert_eq!(
+            read_frame(&mut ok, &mut buf, 16)
+                .await
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(&[7u8, 8][..])
+        );
+        assert_eq!(
+            read_frame(&mut ok, &mut buf, 16)
+                .await
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(&[][..])
+        );
         assert!(matches!(read_frame(&mut ok, &mut buf, 16).await, Ok(None)));
 
         let mut big: &[u8] = &[0, 0, 0, 17];
-        assert!(matches!(read_frame(&mut big, &mut BytesMut::new(), 16).await, Err(FrameError::Length(17))));
+        assert!(matches!(
+            read_frame(&mut big, &mut BytesMut::new(), 16).await,
+            Err(FrameError::Length(17))
+        ));
         let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(read_frame(&mut negative, &mut BytesMut::new(), 16).await, Err(FrameError::Length(-1))));
+        assert!(matches!(
+            read_frame(&mut negative, &mut BytesMut::new(), 16).await,
+            Err(FrameError::Length(-1))
+        ));
         let mut short: &[u8] = &[0, 0, 0, 4, 1];
-        assert!(matches!(read_frame(&mut short, &mut BytesMut::new(), 16).await, Err(FrameError::Truncated)));
+        assert!(matches!(
+            read_frame(&mut short, &mut BytesMut::new(), 16).await,
+            Err(FrameError::Truncated)
+        ));
     }
 }

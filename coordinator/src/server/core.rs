@@ -61,13 +61,16 @@ pub struct Core {
 
 /// Wall-clock milliseconds, for ctime and mtime.
 pub(super) fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Core {
     pub fn new(cfg: Config, db: ZkDb, syncer: Syncer<Deliveries>, stats: Arc<ServerStats>) -> Self {
         // ZooKeeper's session id layout: server id in the top byte, then time.
-        let next_session = (((wall_ms() as u64) << 24) >> 8) as i64 | (i64::from(cfg.server_id) << 56);
+        let next_session =
+            (((wall_ms() as u64) << 24) >> 8) as i64 | (i64::from(cfg.server_id) << 56);
         let mut core = Self {
             snapshot_after: 0,
             cfg,
@@ -85,7 +88,12 @@ impl Core {
         };
         core.snapshot_after = core.next_snapshot_threshold();
         // Restored sessions get a full timeout to reconnect, as after a ZooKeeper restart.
-        let restored: Vec<(i64, i32)> = core.db.sessions.iter().map(|(id, s)| (*id, s.timeout_ms)).collect();
+        let restored: Vec<(i64, i32)> = core
+            .db
+            .sessions
+            .iter()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
         for (id, timeout_ms) in restored {
             core.track_session(id, i64::from(timeout_ms));
         }
@@ -128,13 +136,22 @@ impl Core {
             self.end_round();
         }
         self.end_round();
-        tracing::info!(zxid = format_args!("{:#x}", self.db.last_zxid), "state machine stopped");
+        tracing::info!(
+            zxid = format_args!("{:#x}", self.db.last_zxid),
+            "state machine stopped"
+        );
     }
 
     fn handle(&mut self, msg: CoreMsg) {
         match msg {
             CoreMsg::Connect { conn, request } => self.connect(conn, request),
-            CoreMsg::Request { session, conn_id, xid, request, received } => {
+            CoreMsg::Request {
+                session,
+                conn_id,
+                xid,
+                request,
+                received,
+            } => {
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
                 let Some(conn) = self.connection_of(session, conn_id) else {
                     return;
@@ -163,13 +180,21 @@ impl Core {
 
     /// Queues a message for a connection in this round.
     pub(super) fn send(&mut self, conn: &ConnHandle, msg: Outbound, received: Option<Instant>) {
-        self.out.push(Delivery { conn: conn.clone(), msg, received });
+        self.out.push(Delivery {
+            conn: conn.clone(),
+            msg,
+            received,
+        });
     }
 
     /// Logs and applies one transaction, queues the watch events it fires,
     /// and returns its zxid.
     pub(super) fn commit(&mut self, txn: Txn) -> i64 {
-        let entry = TxnEntry { zxid: self.db.last_zxid + 1, time: wall_ms(), txn };
+        let entry = TxnEntry {
+            zxid: self.db.last_zxid + 1,
+            time: wall_ms(),
+            txn,
+        };
         txnlog::frame(&entry, &mut self.log);
         let mut changes = Vec::new();
         self.db.apply(&entry, &mut changes);
@@ -192,7 +217,11 @@ impl Core {
         let Some(conn) = self.sessions.get(&n.session).and_then(|s| s.conn.clone()) else {
             return;
         };
-        let event = WatcherEvent { event_type: n.event_type, state: SYNC_CONNECTED, path: n.path };
+        let event = WatcherEvent {
+            event_type: n.event_type,
+            state: SYNC_CONNECTED,
+            path: n.path,
+        };
         self.send(&conn, Outbound::Event { zxid, event }, None);
     }
 
@@ -204,25 +233,45 @@ impl Core {
             self.snapshot_after = self.next_snapshot_threshold();
             let started = Instant::now();
             let bytes = self.db.snapshot();
-            tracing::info!(zxid = format_args!("{:#x}", self.db.last_zxid), nodes = self.db.tree.len(), took_ms = started.elapsed().as_millis() as u64, "snapshot serialized");
+            tracing::info!(
+                zxid = format_args!("{:#x}", self.db.last_zxid),
+                nodes = self.db.tree.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "snapshot serialized"
+            );
             (self.db.last_zxid, bytes)
         });
         if self.out.is_empty() && self.log.is_empty() && snapshot.is_none() {
             return;
         }
-        let deliveries = Deliveries { items: std::mem::take(&mut self.out), stats: Some(self.stats.clone()) };
+        let deliveries = Deliveries {
+            items: std::mem::take(&mut self.out),
+            stats: Some(self.stats.clone()),
+        };
         if self.log.is_empty() && snapshot.is_none() && self.syncer.idle() {
             crate::storage::syncer::Deliver::deliver(deliveries);
         } else {
             let log = std::mem::take(&mut self.log);
-            self.syncer.submit(Batch { log, snapshot, deliveries });
+            self.syncer.submit(Batch {
+                log,
+                snapshot,
+                deliveries,
+            });
         }
     }
 
     fn track_session(&mut self, id: i64, timeout_ms: i64) {
         let clock = SessionClock::default();
         clock.store(self.now_ms(), Ordering::Relaxed);
-        self.sessions.insert(id, LiveSession { conn: None, auth: Vec::new(), timeout_ms, clock });
+        self.sessions.insert(
+            id,
+            LiveSession {
+                conn: None,
+                auth: Vec::new(),
+                timeout_ms,
+                clock,
+            },
+        );
         self.schedule(id, self.now_ms() + timeout_ms);
     }
 
@@ -248,10 +297,18 @@ impl Core {
             let id = self.new_session_id();
             let mut password = [0u8; PASSWORD_LEN];
             rand::rng().fill(&mut password[..]);
-            self.commit(Txn::CreateSession { session: id, timeout_ms: timeout as i32, password });
+            self.commit(Txn::CreateSession {
+                session: id,
+                timeout_ms: timeout as i32,
+                password,
+            });
             self.track_session(id, timeout);
             self.attach(id, conn, password, timeout);
-            tracing::debug!(session = format_args!("{id:#x}"), timeout, "session created");
+            tracing::debug!(
+                session = format_args!("{id:#x}"),
+                timeout,
+                "session created"
+            );
             return;
         }
         let id = req.session_id;
@@ -267,9 +324,20 @@ impl Core {
                 tracing::debug!(session = format_args!("{id:#x}"), "session resumed");
             }
             found => {
-                tracing::info!(session = format_args!("{id:#x}"), known = found.is_some(), "reconnect to an expired session or with a wrong password");
+                tracing::info!(
+                    session = format_args!("{id:#x}"),
+                    known = found.is_some(),
+                    "reconnect to an expired session or with a wrong password"
+                );
                 let response = ConnectResponse::expired();
-                self.send(&conn, Outbound::Connected { response, clock: None }, None);
+                self.send(
+                    &conn,
+                    Outbound::Connected {
+                        response,
+                        clock: None,
+                    },
+                    None,
+                );
                 self.send(&conn, Outbound::Close, None);
             }
         }
@@ -292,7 +360,10 @@ impl Core {
         };
         live.clock.store(now, Ordering::Relaxed);
         live.conn = Some(conn.clone());
-        live.auth = vec![ClientInfo { auth_scheme: "ip".into(), user: conn.peer.ip().to_string() }];
+        live.auth = vec![ClientInfo {
+            auth_scheme: "ip".into(),
+            user: conn.peer.ip().to_string(),
+        }];
         let clock = Some(live.clock.clone());
         let response = ConnectResponse {
             protocol_version: 0,
@@ -325,7 +396,11 @@ impl Core {
                 if deadline > now {
                     self.schedule(id, deadline);
                 } else {
-                    tracing::info!(session = format_args!("{id:#x}"), timeout_ms = live.timeout_ms, "session expired");
+                    tracing::info!(
+                        session = format_args!("{id:#x}"),
+                        timeout_ms = live.timeout_ms,
+                        "session expired"
+                    );
                     let conn = live.conn.clone();
                     self.close_session(id);
                     if let Some(conn) = conn {
@@ -350,7 +425,9 @@ impl Core {
         }
         for path in self.db.tree.ttl_nodes() {
             if let Some(n) = self.db.tree.get(path) {
-                if let crate::tree::Owner::Ttl(ttl) = crate::tree::Owner::from_raw(n.stat.ephemeral_owner) {
+                if let crate::tree::Owner::Ttl(ttl) =
+                    crate::tree::Owner::from_raw(n.stat.ephemeral_owner)
+                {
                     if n.children.is_empty() && now > n.stat.mtime + ttl {
                         doomed.push(path.clone());
                     }

@@ -54,26 +54,45 @@ impl Core {
 
     fn mntr(&self) -> String {
         let l = self.stats.latency();
-        let data_size: usize = self.db.tree.nodes().map(|(p, n)| p.len() + n.data.len()).sum();
+        let data_size: usize = self
+            .db
+            .tree
+            .nodes()
+            .map(|(p, n)| p.len() + n.data.len())
+            .sum();
         let rows: Vec<(&str, String)> = vec![
             ("zk_version", ZK_VERSION.into()),
             ("zk_server_state", "standalone".into()),
             ("zk_avg_latency", format!("{:.4}", l.avg)),
             ("zk_max_latency", format!("{}", l.max as u64)),
             ("zk_min_latency", format!("{}", l.min as u64)),
-            ("zk_packets_received", self.stats.received.load(Ordering::Relaxed).to_string()),
-            ("zk_packets_sent", self.stats.sent.load(Ordering::Relaxed).to_string()),
+            (
+                "zk_packets_received",
+                self.stats.received.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "zk_packets_sent",
+                self.stats.sent.load(Ordering::Relaxed).to_string(),
+            ),
             ("zk_num_alive_connections", self.connections().to_string()),
             ("zk_outstanding_requests", "0".into()),
             ("zk_znode_count", self.db.tree.len().to_string()),
             ("zk_watch_count", self.watches.count().to_string()),
-            ("zk_ephemerals_count", self.db.tree.ephemeral_count().to_string()),
+            (
+                "zk_ephemerals_count",
+                self.db.tree.ephemeral_count().to_string(),
+            ),
             ("zk_approximate_data_size", data_size.to_string()),
             ("zk_global_sessions", self.sessions.len().to_string()),
-            ("zk_uptime", self.stats.started.elapsed().as_millis().to_string()),
+            (
+                "zk_uptime",
+                self.stats.started.elapsed().as_millis().to_string(),
+            ),
             ("zk_last_zxid", format!("{:#x}", self.db.last_zxid)),
         ];
-        rows.into_iter().map(|(k, v)| format!("{k}\t{v}\n")).collect()
+        rows.into_iter()
+            .map(|(k, v)| format!("{k}\t{v}\n"))
+            .collect()
     }
 
     fn conf(&self) -> String {
@@ -123,7 +142,9 @@ impl Core {
 
 fn envi() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     format!(
         "Environment:\nzookeeper.version={ZK_VERSION}\nhost.name={}\nos.name={}\nos.arch={}\nuser.dir={cwd}\n",
         host.trim(),

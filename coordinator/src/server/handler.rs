@@ -26,8 +26,20 @@ fn valid(p: &str) -> Result<(), ErrorCode> {
 }
 
 impl Core {
-    pub(super) fn request(&mut self, session: i64, conn: &ConnHandle, xid: i32, req: Request, received: Instant) {
-        tracing::trace!(session = format_args!("{session:#x}"), xid, op = req.op_code(), "request");
+    pub(super) fn request(
+        &mut self,
+        session: i64,
+        conn: &ConnHandle,
+        xid: i32,
+        req: Request,
+        received: Instant,
+    ) {
+        tracing::trace!(
+            session = format_args!("{session:#x}"),
+            xid,
+            op = req.op_code(),
+            "request"
+        );
         let mut zxid = None;
         let result = match req {
             Request::Ping => {
@@ -38,25 +50,36 @@ impl Core {
                 self.write(session, req, &mut zxid)
             }
             Request::Multi(ops) => Ok(self.multi(session, &ops, &mut zxid)),
-            Request::Check(c) => {
-                Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl).check(&c).map(|()| Response::Empty)
-            }
+            Request::Check(c) => Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl)
+                .check(&c)
+                .map(|()| Response::Empty),
             Request::Exists(r) => self.exists(session, &r),
             Request::GetData(r) => self.get_data(session, &r),
-            Request::GetChildren(r) => self.children(session, &r).map(|(c, _)| Response::Children(c)),
-            Request::GetChildren2(r) => self.children(session, &r).map(|(c, s)| Response::Children2(c, s)),
+            Request::GetChildren(r) => self
+                .children(session, &r)
+                .map(|(c, _)| Response::Children(c)),
+            Request::GetChildren2(r) => self
+                .children(session, &r)
+                .map(|(c, s)| Response::Children2(c, s)),
             Request::GetAcl(r) => self.get_acl(session, &r.path),
             Request::Sync(r) => Ok(Response::Path(r.path)),
             Request::MultiRead(ops) => Ok(self.multi_read(session, &ops)),
             Request::GetEphemerals(r) => {
-                let mut list: Vec<String> =
-                    self.db.tree.ephemerals_of(session).filter(|p| p.starts_with(&r.path)).cloned().collect();
+                let mut list: Vec<String> = self
+                    .db
+                    .tree
+                    .ephemerals_of(session)
+                    .filter(|p| p.starts_with(&r.path))
+                    .cloned()
+                    .collect();
                 list.sort();
                 Ok(Response::Ephemerals(list))
             }
-            Request::GetAllChildrenNumber(r) => self.readable(session, &r.path, perms::READ).map(|()| {
-                Response::AllChildrenNumber(self.db.tree.descendant_count(&r.path) as i32)
-            }),
+            Request::GetAllChildrenNumber(r) => {
+                self.readable(session, &r.path, perms::READ).map(|()| {
+                    Response::AllChildrenNumber(self.db.tree.descendant_count(&r.path) as i32)
+                })
+            }
             Request::AddWatch(r) => valid(&r.path).and_then(|()| {
                 let kind = match r.mode {
                     0 => WatchKind::Persistent,
@@ -82,7 +105,11 @@ impl Core {
                 Ok(Response::Empty)
             }
             Request::WhoAmI => {
-                let auth = self.sessions.get(&session).map(|s| s.auth.as_slice()).unwrap_or_default();
+                let auth = self
+                    .sessions
+                    .get(&session)
+                    .map(|s| s.auth.as_slice())
+                    .unwrap_or_default();
                 // Digest identities are shown by user name, as ZooKeeper does.
                 let shown = auth
                     .iter()
@@ -113,7 +140,10 @@ impl Core {
     }
 
     fn auth_of(&self, session: i64) -> &[ClientInfo] {
-        self.sessions.get(&session).map(|s| s.auth.as_slice()).unwrap_or_default()
+        self.sessions
+            .get(&session)
+            .map(|s| s.auth.as_slice())
+            .unwrap_or_default()
     }
 
     /// The node exists and the session may `perm` it.
@@ -128,8 +158,13 @@ impl Core {
     fn get_acl(&self, session: i64, path: &str) -> Reply {
         self.readable(session, path, perms::READ | perms::ADMIN)?;
         let node = self.db.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        let admin = self.cfg.skip_acl || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
-        let acl = if admin { node.acl.to_vec() } else { redact(&node.acl) };
+        let admin =
+            self.cfg.skip_acl || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
+        let acl = if admin {
+            node.acl.to_vec()
+        } else {
+            redact(&node.acl)
+        };
         Ok(Response::GetAcl(acl, node.stat()))
     }
 
@@ -148,7 +183,8 @@ impl Core {
         };
         let z = self.commit(txn);
         *zxid = Some(z);
-        let stat_of = |core: &Self, p: &str| core.db.tree.get(p).map(|n| n.stat()).unwrap_or_default();
+        let stat_of =
+            |core: &Self, p: &str| core.db.tree.get(p).map(|n| n.stat()).unwrap_or_default();
         Ok(match (req, created) {
             (Request::Create(OpCode::Create, _), Some(p)) => Response::Create(p),
             (Request::Create(_, _), Some(p)) => {
@@ -189,7 +225,9 @@ impl Core {
                 .map(|i| match i.cmp(&at) {
                     std::cmp::Ordering::Less => MultiResult::Error(0),
                     std::cmp::Ordering::Equal => MultiResult::Error(err.code()),
-                    std::cmp::Ordering::Greater => MultiResult::Error(ErrorCode::RuntimeInconsistency.code()),
+                    std::cmp::Ordering::Greater => {
+                        MultiResult::Error(ErrorCode::RuntimeInconsistency.code())
+                    }
                 })
                 .collect();
             return Response::Multi(results);
@@ -222,7 +260,9 @@ impl Core {
                 MultiOp::Delete(_) => MultiResult::Delete,
                 MultiOp::SetData(s) => MultiResult::SetData(stat(&s.path)),
                 MultiOp::Check(_) => MultiResult::Check,
-                MultiOp::GetChildren(_) | MultiOp::GetData(_) => MultiResult::Error(ErrorCode::BadArguments.code()),
+                MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
+                    MultiResult::Error(ErrorCode::BadArguments.code())
+                }
             })
             .collect();
         Response::Multi(results)
@@ -245,7 +285,9 @@ impl Core {
                 match tree.get(p) {
                     None => MultiResult::Error(ErrorCode::NoNode.code()),
                     Some(n) if data => MultiResult::GetData(n.data.to_vec(), n.stat()),
-                    Some(n) => MultiResult::GetChildren(n.children.iter().map(|c| c.to_string()).collect()),
+                    Some(n) => {
+                        MultiResult::GetChildren(n.children.iter().map(|c| c.to_string()).collect())
+                    }
                 }
             })
             .collect();
@@ -279,7 +321,11 @@ impl Core {
         Ok(response)
     }
 
-    fn children(&mut self, session: i64, r: &PathWatchRequest) -> Result<(Vec<String>, crate::proto::Stat), ErrorCode> {
+    fn children(
+        &mut self,
+        session: i64,
+        r: &PathWatchRequest,
+    ) -> Result<(Vec<String>, crate::proto::Stat), ErrorCode> {
         self.readable(session, &r.path, perms::READ)?;
         let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         let children = node.children.iter().map(|c| c.to_string()).collect();
@@ -306,7 +352,11 @@ impl Core {
         let zxid = self.db.last_zxid;
         let rel = w.relative_zxid;
         let mut notes = Vec::new();
-        let note = |event_type, path: &String| Notification { session, event_type, path: path.clone() };
+        let note = |event_type, path: &String| Notification {
+            session,
+            event_type,
+            path: path.clone(),
+        };
         for p in &w.data_watches {
             match self.db.tree.get(p) {
                 None => notes.push(note(event_type::NODE_DELETED, p)),
@@ -323,7 +373,9 @@ impl Core {
         for p in &w.child_watches {
             match self.db.tree.get(p) {
                 None => notes.push(note(event_type::NODE_DELETED, p)),
-                Some(n) if n.stat.pzxid > rel => notes.push(note(event_type::NODE_CHILDREN_CHANGED, p)),
+                Some(n) if n.stat.pzxid > rel => {
+                    notes.push(note(event_type::NODE_CHILDREN_CHANGED, p))
+                }
                 Some(_) => self.watches.add(session, WatchKind::Child, p),
             }
         }

@@ -39,19 +39,44 @@ pub struct ConnHandle {
 #[derive(Debug)]
 pub enum Outbound {
     /// The handshake answer; `clock` is set when a session was opened or resumed.
-    Connected { response: ConnectResponse, clock: Option<SessionClock> },
-    Reply { xid: i32, zxid: i64, result: Result<Response, ErrorCode> },
-    Event { zxid: i64, event: WatcherEvent },
+    Connected {
+        response: ConnectResponse,
+        clock: Option<SessionClock>,
+    },
+    Reply {
+        xid: i32,
+        zxid: i64,
+        result: Result<Response, ErrorCode>,
+    },
+    Event {
+        zxid: i64,
+        event: WatcherEvent,
+    },
     /// Flush what is queued, then close.
     Close,
 }
 
 #[derive(Debug)]
 pub enum CoreMsg {
-    Connect { conn: ConnHandle, request: ConnectRequest },
-    Request { session: i64, conn_id: u64, xid: i32, request: Request, received: Instant },
-    Disconnected { session: i64, conn_id: u64 },
-    FourLetter { word: String, reply: oneshot::Sender<String> },
+    Connect {
+        conn: ConnHandle,
+        request: ConnectRequest,
+    },
+    Request {
+        session: i64,
+        conn_id: u64,
+        xid: i32,
+        request: Request,
+        received: Instant,
+    },
+    Disconnected {
+        session: i64,
+        conn_id: u64,
+    },
+    FourLetter {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
 }
 
 /// One message for one connection, with the request's arrival time for the

@@ -52,7 +52,12 @@ impl ServerStats {
         let min = self.latency_min_us.load(Ordering::Relaxed);
         let max = self.latency_max_us.load(Ordering::Relaxed);
         if count == 0 {
-            return Latency { min: 0.0, avg: 0.0, max: 0.0, count };
+            return Latency {
+                min: 0.0,
+                avg: 0.0,
+                max: 0.0,
+                count,
+            };
         }
         Latency {
             min: min as f64 / 1000.0,

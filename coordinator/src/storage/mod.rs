@@ -26,7 +26,11 @@ pub enum StorageError {
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StorageError + 'a {
-    move |source| StorageError::Io { what, path: path.to_path_buf(), source }
+    move |source| StorageError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +64,11 @@ impl Storage {
         for dir in [&snap_dir, &log_dir] {
             std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
         }
-        Ok(Self { snap_dir, log_dir, retain })
+        Ok(Self {
+            snap_dir,
+            log_dir,
+            retain,
+        })
     }
 
     pub fn snap_dir(&self) -> &Path {
@@ -80,8 +88,12 @@ impl Storage {
                     db = Some(loaded);
                     break;
                 }
-                Ok(Err(e)) => tracing::error!(path = %path.display(), error = %e, "corrupt snapshot, trying the previous one"),
-                Err(e) => tracing::error!(path = %path.display(), error = %e, "unreadable snapshot, trying the previous one"),
+                Ok(Err(e)) => {
+                    tracing::error!(path = %path.display(), error = %e, "corrupt snapshot, trying the previous one")
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "unreadable snapshot, trying the previous one")
+                }
             }
         }
         let had_snapshots = !snaps.is_empty();
@@ -98,7 +110,10 @@ impl Storage {
         let mut replayed = 0usize;
         for (i, (start, path)) in logs.iter().enumerate() {
             // Skip files that end before the snapshot: the next one starts at or below it.
-            if logs.get(i + 1).is_some_and(|(next, _)| *next <= db.last_zxid + 1) {
+            if logs
+                .get(i + 1)
+                .is_some_and(|(next, _)| *next <= db.last_zxid + 1)
+            {
                 continue;
             }
             let contents = txnlog::read(path).map_err(io_err("read", path))?;
@@ -118,13 +133,24 @@ impl Storage {
                     problem,
                     "transaction log ends in a torn or corrupt record; truncating it there"
                 );
-                let file = std::fs::OpenOptions::new().write(true).open(path).map_err(io_err("open", path))?;
-                file.set_len(contents.valid_len).map_err(io_err("truncate", path))?;
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(io_err("open", path))?;
+                file.set_len(contents.valid_len)
+                    .map_err(io_err("truncate", path))?;
                 file.sync_all().map_err(io_err("sync", path))?;
             }
         }
-        tracing::info!(replayed, zxid = format_args!("{:#x}", db.last_zxid), nodes = db.tree.len(), sessions = db.sessions.len(), "recovered");
-        let writer = LogWriter::create(&self.log_dir, db.last_zxid + 1).map_err(io_err("create log in", &self.log_dir))?;
+        tracing::info!(
+            replayed,
+            zxid = format_args!("{:#x}", db.last_zxid),
+            nodes = db.tree.len(),
+            sessions = db.sessions.len(),
+            "recovered"
+        );
+        let writer = LogWriter::create(&self.log_dir, db.last_zxid + 1)
+            .map_err(io_err("create log in", &self.log_dir))?;
         Ok((db, writer))
     }
 
@@ -141,11 +167,18 @@ impl Storage {
         }
         let logs = list(&self.log_dir, "log.")?;
         // The newest log starting at or before keep_from+1 holds what follows that snapshot.
-        let needed = logs.iter().rposition(|(start, _)| *start <= keep_from + 1).unwrap_or(0);
+        let needed = logs
+            .iter()
+            .rposition(|(start, _)| *start <= keep_from + 1)
+            .unwrap_or(0);
         for (_, path) in &logs[..needed] {
             std::fs::remove_file(path)?;
         }
-        tracing::info!(snapshots_kept = self.retain, logs_removed = needed, "purged old snapshots and logs");
+        tracing::info!(
+            snapshots_kept = self.retain,
+            logs_removed = needed,
+            "purged old snapshots and logs"
+        );
         Ok(())
     }
 }
@@ -161,7 +194,12 @@ mod tests {
         TxnEntry {
             zxid,
             time: zxid,
-            txn: Txn::Create { path: format!("/n{zxid}"), data: vec![1], acl: vec![Acl::open()], ephemeral_owner: 0 },
+            txn: Txn::Create {
+                path: format!("/n{zxid}"),
+                data: vec![1],
+                acl: vec![Acl::open()],
+                ephemeral_owner: 0,
+            },
         }
     }
 
@@ -191,7 +229,11 @@ mod tests {
             db.apply(&create(z), &mut changes);
         }
         // A newer, corrupt snapshot must be skipped in favour of the good one.
-        std::fs::write(storage.snap_dir().join(snapshot::file_name(7)), b"EDDYSNP1garbage").expect("write");
+        std::fs::write(
+            storage.snap_dir().join(snapshot::file_name(7)),
+            b"EDDYSNP1garbage",
+        )
+        .expect("write");
         drop(writer);
 
         let (db, _writer) = storage.recover().expect("recover");

@@ -42,7 +42,11 @@ impl<D: Deliver> Syncer<D> {
         std::thread::Builder::new()
             .name("txnlog-sync".into())
             .spawn(move || run(rx, writer, storage, counter))?;
-        Ok(Self { tx, submitted: 0, done })
+        Ok(Self {
+            tx,
+            submitted: 0,
+            done,
+        })
     }
 
     /// True when every submitted batch has been delivered, so a reply may go
@@ -66,7 +70,12 @@ fn fail_stop(what: &str, e: &std::io::Error) -> ! {
     std::process::exit(70)
 }
 
-fn run<D: Deliver>(rx: mpsc::Receiver<Batch<D>>, mut writer: LogWriter, storage: Storage, done: Arc<AtomicU64>) {
+fn run<D: Deliver>(
+    rx: mpsc::Receiver<Batch<D>>,
+    mut writer: LogWriter,
+    storage: Storage,
+    done: Arc<AtomicU64>,
+) {
     let snapshot_lock = Arc::new(Mutex::new(()));
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
@@ -111,7 +120,9 @@ fn spawn_snapshot(storage: Storage, zxid: i64, bytes: BytesMut, lock: Arc<Mutex<
         // One snapshot at a time; a poisoned lock only means an earlier job panicked.
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         match snapshot::write(storage.snap_dir(), zxid, &bytes) {
-            Ok(path) => tracing::info!(path = %path.display(), bytes = bytes.len(), "snapshot written"),
+            Ok(path) => {
+                tracing::info!(path = %path.display(), bytes = bytes.len(), "snapshot written")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot write failed; the log still holds every transaction");
                 return;
@@ -121,7 +132,10 @@ fn spawn_snapshot(storage: Storage, zxid: i64, bytes: BytesMut, lock: Arc<Mutex<
             tracing::warn!(error = %e, "purging old snapshots and logs failed");
         }
     };
-    if let Err(e) = std::thread::Builder::new().name("snapshot".into()).spawn(job) {
+    if let Err(e) = std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(job)
+    {
         tracing::error!(error = %e, "cannot start the snapshot thread");
     }
 }

@@ -46,11 +46,18 @@ impl LogWriter {
     /// Starts a new log file whose first record will carry `first_zxid`.
     pub fn create(dir: &Path, first_zxid: i64) -> io::Result<Self> {
         let path = dir.join(file_name(first_zxid));
-        let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
         file.write_all(MAGIC)?;
         file.sync_all()?;
         sync_dir(dir)?;
-        Ok(Self { dir: dir.to_path_buf(), file })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            file,
+        })
     }
 
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -83,10 +90,14 @@ pub fn read(path: &Path) -> io::Result<LogContents> {
     Ok(parse(&bytes))
 }
 
-fn parse(bytes: &[u8]) -> LogContents {
+pub fn parse(bytes: &[u8]) -> LogContents {
     let mut entries = Vec::new();
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return LogContents { entries, valid_len: 0, problem: Some("bad log header") };
+        return LogContents {
+            entries,
+            valid_len: 0,
+            problem: Some("bad log header"),
+        };
     }
     let mut pos = MAGIC.len();
     let problem = loop {
@@ -112,7 +123,11 @@ fn parse(bytes: &[u8]) -> LogContents {
         }
         pos += RECORD_HEADER + len;
     };
-    LogContents { entries, valid_len: pos as u64, problem }
+    LogContents {
+        entries,
+        valid_len: pos as u64,
+        problem,
+    }
 }
 
 #[cfg(test)]
@@ -124,7 +139,16 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.put_slice(MAGIC);
         for zxid in 1..=n {
-            frame(&TxnEntry { zxid, time: 0, txn: Txn::Delete { path: format!("/n{zxid}") } }, &mut buf);
+            frame(
+                &TxnEntry {
+                    zxid,
+                    time: 0,
+                    txn: Txn::Delete {
+                        path: format!("/n{zxid}"),
+                    },
+                },
+                &mut buf,
+            );
         }
         buf.to_vec()
     }
