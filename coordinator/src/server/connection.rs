@@ -17,7 +17,7 @@ use tracing::Instrument;
 use crate::config::ALL_4LW;
 use crate::proto::{write_event, write_reply, ConnectRequest, Reader, Request};
 
-use super::outbound::{ConnHandle, ConnStats, CoreMsg, Outbound, SessionClock};
+use super::outbound::{Conn, ConnStats, CoreMsg, Outbound, SessionClock};
 
 /// Replies queued for one connection before it counts as not reading.
 const OUTBOX: usize = 16 * 1024;
@@ -134,42 +134,53 @@ pub async fn serve(
 
     let (tx, mut rx) = mpsc::channel(OUTBOX);
     let close = shutdown.child_token();
-    let stats = Arc::new(ConnStats::default());
-    let conn = ConnHandle {
+    let conn = Arc::new(Conn {
         id,
         peer,
         tx,
         close: close.clone(),
-        stats: stats.clone(),
+        stats: ConnStats::default(),
+    });
+    let connect = CoreMsg::Connect {
+        conn: conn.clone(),
+        request,
     };
-    if ctx
-        .core
-        .send(CoreMsg::Connect { conn, request })
-        .await
-        .is_err()
-    {
+    if ctx.core.send(connect).await.is_err() {
         return;
     }
     let mut wbuf = BytesMut::with_capacity(WRITE_CHUNK);
-    let (session, clock) = match rx.recv().await {
-        Some(Outbound::Connected { response, clock }) => {
-            let start = wbuf.len();
-            wbuf.extend_from_slice(&[0; 4]);
-            response.encode(&mut wbuf);
-            let len = (wbuf.len() - start - 4) as u32;
-            wbuf[start..start + 4].copy_from_slice(&len.to_be_bytes());
-            (response.session_id, clock)
+    let mut attached = None;
+    let mut closing = false;
+    for msg in rx.recv().await.unwrap_or_default() {
+        match msg {
+            Outbound::Connected { response, clock } => {
+                let start = wbuf.len();
+                wbuf.extend_from_slice(&[0; 4]);
+                response.encode(&mut wbuf);
+                let len = (wbuf.len() - start - 4) as u32;
+                wbuf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+                attached = clock.map(|c| (response.session_id, c));
+            }
+            other => closing |= encode(other, &mut wbuf),
         }
-        _ => (0, None),
-    };
-    let Some(clock) = clock else {
-        // Expired or refused: send what was queued (the expired answer) and go.
+    }
+    let Some((session, clock)) = attached.filter(|_| !closing) else {
+        // Expired or refused: send the answer queued so far and go.
         let _ = wr.write_all(&wbuf).await;
         let _ = wr.shutdown().await;
         return;
     };
     let span = tracing::info_span!("session", id = format_args!("{session:#x}"), %peer);
-    let reader = read_loop(&mut rd, rbuf, session, id, &ctx, &clock, &stats, &close);
+    let reader = read_loop(
+        &mut rd,
+        rbuf,
+        session,
+        id,
+        &ctx,
+        &clock,
+        &conn.stats,
+        &close,
+    );
     let writer = write_loop(&mut wr, wbuf, &mut rx, &close);
     async { tokio::join!(reader, writer) }
         .instrument(span)
@@ -235,24 +246,24 @@ async fn read_loop<R: AsyncRead + Unpin>(
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     wr: &mut W,
     mut buf: BytesMut,
-    rx: &mut mpsc::Receiver<Outbound>,
+    rx: &mut mpsc::Receiver<Vec<Outbound>>,
     close: &CancellationToken,
 ) {
     let mut closing = false;
     while !closing {
         if buf.is_empty() {
-            let msg = tokio::select! {
-                m = rx.recv() => m,
+            let batch = tokio::select! {
+                b = rx.recv() => b,
                 _ = close.cancelled() => None,
             };
-            let Some(msg) = msg else {
+            let Some(batch) = batch else {
                 break;
             };
-            closing = encode(msg, &mut buf);
+            closing = encode_all(batch, &mut buf);
         }
         while !closing && buf.len() < WRITE_CHUNK {
             match rx.try_recv() {
-                Ok(msg) => closing = encode(msg, &mut buf),
+                Ok(batch) => closing = encode_all(batch, &mut buf),
                 Err(_) => break,
             }
         }
@@ -263,6 +274,11 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
         buf.clear();
     }
     close.cancel();
+}
+
+/// Appends a batch's frames up to a Close; true when the connection should close.
+fn encode_all(batch: Vec<Outbound>, buf: &mut BytesMut) -> bool {
+    batch.into_iter().any(|msg| encode(msg, buf))
 }
 
 /// Appends a message's frame; true when the connection should close after it.

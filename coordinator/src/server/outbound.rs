@@ -1,6 +1,7 @@
 //! Messages between connection tasks and the state machine, and the delivery
 //! of replies once the state machine (and, for writes, the log) allows it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,15 +27,20 @@ pub struct ConnStats {
     pub sent: AtomicU64,
 }
 
-/// The state machine's handle on one client connection.
-#[derive(Debug, Clone)]
-pub struct ConnHandle {
+/// One client connection as the state machine sees it.
+#[derive(Debug)]
+pub struct Conn {
     pub id: u64,
     pub peer: SocketAddr,
-    pub tx: mpsc::Sender<Outbound>,
+    /// Messages go in batches: one channel send per connection per round.
+    pub tx: mpsc::Sender<Vec<Outbound>>,
     pub close: CancellationToken,
-    pub stats: Arc<ConnStats>,
+    pub stats: ConnStats,
 }
+
+/// Shared so that queueing a reply costs one reference count, not a
+/// sender and token clone each.
+pub type ConnHandle = Arc<Conn>;
 
 #[derive(Debug)]
 pub enum Outbound {
@@ -96,23 +102,35 @@ pub struct Deliveries {
 }
 
 impl Deliver for Deliveries {
+    /// Groups the round's messages by connection, keeping each connection's
+    /// order, and hands each connection its batch with one channel send.
     fn deliver(self) {
+        let mut batches: Vec<(ConnHandle, Vec<Outbound>)> = Vec::new();
+        let mut index: HashMap<u64, usize> = HashMap::new();
         for d in self.items {
             if let (Some(t), Some(stats)) = (d.received, &self.stats) {
                 stats.record_latency(t.elapsed());
             }
-            match d.conn.tx.try_send(d.msg) {
+            let i = *index.entry(d.conn.id).or_insert_with(|| {
+                batches.push((d.conn.clone(), Vec::new()));
+                batches.len() - 1
+            });
+            batches[i].1.push(d.msg);
+        }
+        for (conn, msgs) in batches {
+            let n = msgs.len() as u64;
+            match conn.tx.try_send(msgs) {
                 Ok(()) => {
-                    d.conn.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    conn.stats.sent.fetch_add(n, Ordering::Relaxed);
                     if let Some(stats) = &self.stats {
-                        stats.sent.fetch_add(1, Ordering::Relaxed);
+                        stats.sent.fetch_add(n, Ordering::Relaxed);
                     }
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     // A client that does not read its replies is cut off rather
                     // than allowed to grow our memory.
-                    tracing::warn!(conn = d.conn.id, peer = %d.conn.peer, "client is not reading its replies; closing the connection");
-                    d.conn.close.cancel();
+                    tracing::warn!(conn = conn.id, peer = %conn.peer, "client is not reading its replies; closing the connection");
+                    conn.close.cancel();
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
