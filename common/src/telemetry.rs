@@ -1,11 +1,12 @@
-//! Logging set-up: `tracing` to stderr, filtered by `RUST_LOG` (default `info`).
+//! Logging set-up: `tracing` to stderr, filtered by `RUST_LOG`.
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. Logs go to stderr so that stdout stays
-/// free for the readiness line and for CLI output.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber with `default` as the filter when
+/// `RUST_LOG` is unset (servers say `info`, CLIs `warn`). Logs go to stderr so
+/// that stdout stays free for the readiness line and for CLI output.
+pub fn init(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

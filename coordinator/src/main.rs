@@ -31,11 +31,16 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => serve(args),
-        Command::Client(op) => cli::run(cli.global, op),
+        Command::Server(args) => {
+            common::telemetry::init("info");
+            serve(args)
+        }
+        Command::Client(op) => {
+            common::telemetry::init("warn");
+            cli::run(cli.global, op)
+        }
     }
 }
 
