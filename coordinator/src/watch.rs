@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::RandomState;
+
 use crate::path;
 use crate::tree::Change;
 
@@ -77,12 +79,12 @@ pub struct Notification {
 
 #[derive(Debug, Default)]
 pub struct WatchTable {
-    by_kind: [HashMap<String, HashSet<i64>>; 4],
+    by_kind: [HashMap<String, HashSet<i64>, RandomState>; 4],
     by_session: HashMap<i64, HashSet<(WatchKind, String)>>,
 }
 
 impl WatchTable {
-    fn table(&mut self, kind: WatchKind) -> &mut HashMap<String, HashSet<i64>> {
+    fn table(&mut self, kind: WatchKind) -> &mut HashMap<String, HashSet<i64>, RandomState> {
         &mut self.by_kind[kind as usize]
     }
 

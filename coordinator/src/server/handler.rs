@@ -13,6 +13,7 @@ use crate::proto::records::{
     AuthPacket, ClientInfo, PathWatchRequest, RemoveWatchesRequest, SetWatches2,
 };
 use crate::proto::{ErrorCode, MultiOp, MultiResult, OpCode, Request, Response};
+use crate::tree::Node;
 use crate::txn::Txn;
 use crate::watch::{event_type, Notification, WatchKind, WatcherType};
 
@@ -76,7 +77,7 @@ impl Core {
                 Ok(Response::Ephemerals(list))
             }
             Request::GetAllChildrenNumber(r) => {
-                self.readable(session, &r.path, perms::READ).map(|()| {
+                self.readable(session, &r.path, perms::READ).map(|_| {
                     Response::AllChildrenNumber(self.db.tree.descendant_count(&r.path) as i32)
                 })
             }
@@ -147,17 +148,16 @@ impl Core {
     }
 
     /// The node exists and the session may `perm` it.
-    fn readable(&self, session: i64, path: &str, perm: i32) -> Result<(), ErrorCode> {
+    fn readable(&self, session: i64, path: &str, perm: i32) -> Result<&Node, ErrorCode> {
         let node = self.db.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        if self.cfg.skip_acl {
-            return Ok(());
+        if !self.cfg.skip_acl {
+            check_acl(&node.acl, perm, self.auth_of(session))?;
         }
-        check_acl(&node.acl, perm, self.auth_of(session))
+        Ok(node)
     }
 
     fn get_acl(&self, session: i64, path: &str) -> Reply {
-        self.readable(session, path, perms::READ | perms::ADMIN)?;
-        let node = self.db.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let node = self.readable(session, path, perms::READ | perms::ADMIN)?;
         let admin =
             self.cfg.skip_acl || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
         let acl = if admin {
@@ -270,7 +270,6 @@ impl Core {
 
     /// Each read is answered on its own; one failing does not fail the others.
     fn multi_read(&self, session: i64, ops: &[MultiOp]) -> Response {
-        let tree = &self.db.tree;
         let results = ops
             .iter()
             .map(|op| {
@@ -279,14 +278,11 @@ impl Core {
                     MultiOp::GetChildren(p) => (&p.path, false),
                     _ => return MultiResult::Error(ErrorCode::BadArguments.code()),
                 };
-                if let Err(e) = self.readable(session, p, perms::READ) {
-                    return MultiResult::Error(e.code());
-                }
-                match tree.get(p) {
-                    None => MultiResult::Error(ErrorCode::NoNode.code()),
-                    Some(n) if data => MultiResult::GetData(n.data.to_vec(), n.stat()),
-                    Some(n) => {
-                        MultiResult::GetChildren(n.children.iter().map(|c| c.to_string()).collect())
+                match self.readable(session, p, perms::READ) {
+                    Err(e) => MultiResult::Error(e.code()),
+                    Ok(n) if data => MultiResult::GetData(n.data.to_vec(), n.stat()),
+                    Ok(n) => {
+                        MultiResult::GetChildren(n.children.iter().map(String::from).collect())
                     }
                 }
             })
@@ -312,8 +308,7 @@ impl Core {
     }
 
     fn get_data(&mut self, session: i64, r: &PathWatchRequest) -> Reply {
-        self.readable(session, &r.path, perms::READ)?;
-        let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        let node = self.readable(session, &r.path, perms::READ)?;
         let response = Response::GetData(node.data.to_vec(), node.stat());
         if r.watch {
             self.watches.add(session, WatchKind::Data, &r.path);
@@ -326,8 +321,7 @@ impl Core {
         session: i64,
         r: &PathWatchRequest,
     ) -> Result<(Vec<String>, crate::proto::Stat), ErrorCode> {
-        self.readable(session, &r.path, perms::READ)?;
-        let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        let node = self.readable(session, &r.path, perms::READ)?;
         let children = node.children.iter().map(|c| c.to_string()).collect();
         let stat = node.stat();
         if r.watch {
