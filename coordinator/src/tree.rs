@@ -242,7 +242,9 @@ impl DataTree {
         count
     }
 
-    fn intern_acl(&self, acl: &[Acl]) -> Arc<[Acl]> {
+    /// The shared `world:anyone` list for open ACLs (nearly every node), a new
+    /// allocation otherwise.
+    pub fn intern_acl(&self, acl: &[Acl]) -> Arc<[Acl]> {
         if *acl == *self.open_acl {
             self.open_acl.clone()
         } else {
@@ -268,7 +270,6 @@ impl DataTree {
             }
             Owner::Persistent => {}
         }
-        let acl = self.intern_acl(&acl);
         let node = Node {
             data,
             acl,

@@ -21,7 +21,7 @@ use coordinator::proto::{
     Response, Stat, DEFAULT_MAX_BUFFER, PASSWORD_LEN,
 };
 use coordinator::storage::txnlog;
-use coordinator::tree::{Change, DataTree, Owner};
+use coordinator::tree::{Change, DataTree, Node, Owner};
 use coordinator::txn::{Txn, TxnEntry};
 use coordinator::watch::{event_type, Notification, WatchKind, WatchTable};
 use libfuzzer_sys::fuzz_target;
@@ -579,13 +579,13 @@ impl Sim {
             assert!(s.czxid <= s.mzxid && s.mzxid <= self.db.last_zxid, "{p}: {s:?}");
             assert!(s.czxid <= s.pzxid && s.pzxid <= self.db.last_zxid, "{p}: {s:?}");
             assert_eq!(n.stat().num_children as usize, n.children.len());
-            for c in &n.children {
+            for c in n.children.iter() {
                 assert!(tree.get(&path::join(p, c)).is_some(), "{p} lists missing child {c}");
             }
             if p != "/" {
                 let (parent, name) = path::split(p);
                 let pn = tree.get(parent).unwrap_or_else(|| panic!("{p} has no parent"));
-                assert!(pn.children.contains(name), "{parent} does not list {name}");
+                assert!(pn.children.iter().any(|c| c == name), "{parent} does not list {name}");
                 *child_count.entry(parent).or_default() += 1;
             }
             match Owner::from_raw(s.ephemeral_owner) {
@@ -664,6 +664,12 @@ fn same_db(a: &ZkDb, b: &ZkDb, what: &str) {
     same_tree(&a.tree, &b.tree, what);
 }
 
+fn sorted_children(n: &Node) -> Vec<&str> {
+    let mut v: Vec<&str> = n.children.iter().collect();
+    v.sort_unstable();
+    v
+}
+
 fn same_tree(a: &DataTree, b: &DataTree, what: &str) {
     let paths = |t: &DataTree| t.nodes().map(|(p, _)| p.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(paths(a), paths(b), "{what}: node set");
@@ -673,7 +679,7 @@ fn same_tree(a: &DataTree, b: &DataTree, what: &str) {
         assert_eq!(n.stat(), m.stat(), "{what}: {p} client stat");
         assert_eq!(n.data, m.data, "{what}: {p} data");
         assert_eq!(n.acl, m.acl, "{what}: {p} acl");
-        assert_eq!(n.children, m.children, "{what}: {p} children");
+        assert_eq!(sorted_children(n), sorted_children(m), "{what}: {p} children");
     }
     let owners: BTreeSet<i64> = a
         .nodes()

@@ -72,7 +72,7 @@ impl<T: Jute> Jute for Vec<T> {
 macro_rules! jute_record {
     ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
         pub struct $name {
             $($(#[$fmeta])* pub $field: $ty,)*
         }

@@ -22,7 +22,7 @@ pub struct Batch<D> {
     /// Framed log records; empty for a round of reads only.
     pub log: BytesMut,
     /// A snapshot taken at the end of this round: (zxid, bytes).
-    pub snapshot: Option<(i64, BytesMut)>,
+    pub snapshot: Option<(i64, Vec<u8>)>,
     pub deliveries: D,
 }
 
@@ -115,7 +115,7 @@ fn run<D: Deliver>(
     }
 }
 
-fn spawn_snapshot(storage: Storage, zxid: i64, bytes: BytesMut, lock: Arc<Mutex<()>>) {
+fn spawn_snapshot(storage: Storage, zxid: i64, bytes: Vec<u8>, lock: Arc<Mutex<()>>) {
     let job = move || {
         // One snapshot at a time; a poisoned lock only means an earlier job panicked.
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
