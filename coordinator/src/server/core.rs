@@ -136,9 +136,15 @@ impl Core {
             self.end_round();
         }
         self.end_round();
+        // The log thread blocks on file I/O; wait for it off the runtime.
+        let syncer = self.syncer;
+        let flushed = tokio::task::spawn_blocking(move || syncer.close()).await;
+        if flushed.is_err() {
+            tracing::error!("waiting for the transaction log failed");
+        }
         tracing::info!(
             zxid = format_args!("{:#x}", self.db.last_zxid),
-            "state machine stopped"
+            "state machine stopped; transaction log flushed"
         );
     }
 

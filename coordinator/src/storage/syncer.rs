@@ -32,6 +32,7 @@ pub struct Syncer<D> {
     tx: mpsc::Sender<Batch<D>>,
     submitted: u64,
     done: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl<D: Deliver> Syncer<D> {
@@ -39,14 +40,23 @@ impl<D: Deliver> Syncer<D> {
         let (tx, rx) = mpsc::channel();
         let done = Arc::new(AtomicU64::new(0));
         let counter = done.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
             .spawn(move || run(rx, writer, storage, counter))?;
         Ok(Self {
             tx,
             submitted: 0,
             done,
+            thread,
         })
+    }
+
+    /// Waits until everything submitted is written, synced and delivered.
+    pub fn close(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!("transaction log thread panicked");
+        }
     }
 
     /// True when every submitted batch has been delivered, so a reply may go
