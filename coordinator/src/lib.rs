@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod config;
 pub mod db;
+pub mod machine;
 pub mod path;
 pub mod prep;
 pub mod proto;

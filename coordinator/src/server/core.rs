@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::ZkDb;
-use crate::proto::records::{ClientInfo, WatcherEvent};
-use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, Response, PASSWORD_LEN};
+use crate::machine::Machine;
+use crate::proto::op_code::PING_XID;
+use crate::proto::records::WatcherEvent;
+use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, Request, Response, PASSWORD_LEN};
 use crate::storage::syncer::{Batch, Syncer};
 use crate::storage::txnlog;
-use crate::tree::Change;
-use crate::txn::{Txn, TxnEntry};
-use crate::watch::{Notification, WatchTable, SYNC_CONNECTED};
+use crate::watch::SYNC_CONNECTED;
 
 use super::outbound::{ConnHandle, CoreMsg, Deliveries, Delivery, Outbound, SessionClock};
 use super::stats::ServerStats;
@@ -32,7 +32,6 @@ use super::stats::ServerStats;
 #[derive(Debug)]
 pub(super) struct LiveSession {
     pub conn: Option<ConnHandle>,
-    pub auth: Vec<ClientInfo>,
     pub timeout_ms: i64,
     pub clock: SessionClock,
 }
@@ -44,8 +43,7 @@ const MAX_ROUND: usize = 1024;
 #[derive(Debug)]
 pub struct Core {
     pub(super) cfg: Config,
-    pub(super) db: ZkDb,
-    pub(super) watches: WatchTable,
+    pub(super) machine: Machine,
     pub(super) sessions: HashMap<i64, LiveSession>,
     /// Expiry buckets: deadline (ms, a multiple of tickTime) -> sessions to check.
     expiry: BTreeMap<i64, Vec<i64>>,
@@ -73,9 +71,8 @@ impl Core {
             (((wall_ms() as u64) << 24) >> 8) as i64 | (i64::from(cfg.server_id) << 56);
         let mut core = Self {
             snapshot_after: 0,
+            machine: Machine::new(db, cfg.skip_acl),
             cfg,
-            db,
-            watches: WatchTable::default(),
             sessions: HashMap::new(),
             expiry: BTreeMap::new(),
             syncer,
@@ -89,6 +86,7 @@ impl Core {
         core.snapshot_after = core.next_snapshot_threshold();
         // Restored sessions get a full timeout to reconnect, as after a ZooKeeper restart.
         let restored: Vec<(i64, i32)> = core
+            .machine
             .db
             .sessions
             .iter()
@@ -143,7 +141,7 @@ impl Core {
             tracing::error!("waiting for the transaction log failed");
         }
         tracing::info!(
-            zxid = format_args!("{:#x}", self.db.last_zxid),
+            zxid = format_args!("{:#x}", self.machine.db.last_zxid),
             "state machine stopped; transaction log flushed"
         );
     }
@@ -193,42 +191,63 @@ impl Core {
         });
     }
 
-    /// Logs and applies one transaction, queues the watch events it fires,
-    /// and returns its zxid.
-    pub(super) fn commit(&mut self, txn: Txn) -> i64 {
-        let entry = TxnEntry {
-            zxid: self.db.last_zxid + 1,
-            time: wall_ms(),
-            txn,
-        };
-        txnlog::frame(&entry, &mut self.log);
-        let mut changes = Vec::new();
-        self.db.apply(&entry, &mut changes);
-        self.fire(&changes, entry.zxid);
-        self.since_snapshot += 1;
-        entry.zxid
-    }
-
-    fn fire(&mut self, changes: &[Change], zxid: i64) {
-        let mut notes = Vec::new();
-        for change in changes {
-            self.watches.trigger(change, &mut notes);
+    /// Takes what the machine just did: its transactions go into this
+    /// round's log buffer, its notifications to the watching connections
+    /// (queued before the reply that follows, as ZooKeeper orders them).
+    fn drain(&mut self) {
+        for entry in self.machine.effects.committed.drain(..) {
+            txnlog::frame(&entry, &mut self.log);
+            self.since_snapshot += 1;
         }
-        for n in notes {
-            self.notify(n, zxid);
+        let notes = std::mem::take(&mut self.machine.effects.notifications);
+        for (zxid, n) in notes {
+            let Some(conn) = self.sessions.get(&n.session).and_then(|s| s.conn.clone()) else {
+                continue;
+            };
+            let event = WatcherEvent {
+                event_type: n.event_type,
+                state: SYNC_CONNECTED,
+                path: n.path,
+            };
+            self.send(&conn, Outbound::Event { zxid, event }, None);
         }
     }
 
-    pub(super) fn notify(&mut self, n: Notification, zxid: i64) {
-        let Some(conn) = self.sessions.get(&n.session).and_then(|s| s.conn.clone()) else {
-            return;
-        };
-        let event = WatcherEvent {
-            event_type: n.event_type,
-            state: SYNC_CONNECTED,
-            path: n.path,
-        };
-        self.send(&conn, Outbound::Event { zxid, event }, None);
+    /// One client request: pings and closeSession are the connection's
+    /// business, everything else is the machine's.
+    fn request(
+        &mut self,
+        session: i64,
+        conn: &ConnHandle,
+        xid: i32,
+        req: Request,
+        received: Instant,
+    ) {
+        tracing::trace!(
+            session = format_args!("{session:#x}"),
+            xid,
+            op = req.op_code(),
+            "request"
+        );
+        match req {
+            Request::Ping => self.reply(conn, PING_XID, None, Ok(Response::Empty), received),
+            Request::CloseSession => {
+                let zxid = self.close_session(session);
+                self.reply(conn, xid, Some(zxid), Ok(Response::Empty), received);
+                self.send(conn, Outbound::Close, None);
+            }
+            req => {
+                let is_auth = matches!(req, Request::Auth(_));
+                let (zxid, result) = self.machine.request(session, req, wall_ms());
+                self.drain();
+                // ZooKeeper answers a failed auth and then drops the connection.
+                let close = is_auth && result.is_err();
+                self.reply(conn, xid, zxid, result, received);
+                if close {
+                    self.send(conn, Outbound::Close, None);
+                }
+            }
+        }
     }
 
     /// Releases this round: directly when nothing is waiting on the log,
@@ -238,14 +257,14 @@ impl Core {
             self.since_snapshot = 0;
             self.snapshot_after = self.next_snapshot_threshold();
             let started = Instant::now();
-            let bytes = self.db.snapshot();
+            let bytes = self.machine.db.snapshot();
             tracing::info!(
-                zxid = format_args!("{:#x}", self.db.last_zxid),
-                nodes = self.db.tree.len(),
+                zxid = format_args!("{:#x}", self.machine.db.last_zxid),
+                nodes = self.machine.db.tree.len(),
                 took_ms = started.elapsed().as_millis() as u64,
                 "snapshot serialized"
             );
-            (self.db.last_zxid, bytes)
+            (self.machine.db.last_zxid, bytes)
         });
         if self.out.is_empty() && self.log.is_empty() && snapshot.is_none() {
             return;
@@ -273,7 +292,6 @@ impl Core {
             id,
             LiveSession {
                 conn: None,
-                auth: Vec::new(),
                 timeout_ms,
                 clock,
             },
@@ -289,10 +307,10 @@ impl Core {
     }
 
     fn connect(&mut self, conn: ConnHandle, req: ConnectRequest) {
-        if req.last_zxid_seen > self.db.last_zxid {
+        if req.last_zxid_seen > self.machine.db.last_zxid {
             // The client saw a newer state than ours (another server's);
             // ZooKeeper refuses so the client tries elsewhere.
-            tracing::warn!(peer = %conn.peer, client_zxid = format_args!("{:#x}", req.last_zxid_seen), our_zxid = format_args!("{:#x}", self.db.last_zxid), "refusing session: client has seen a newer zxid");
+            tracing::warn!(peer = %conn.peer, client_zxid = format_args!("{:#x}", req.last_zxid_seen), our_zxid = format_args!("{:#x}", self.machine.db.last_zxid), "refusing session: client has seen a newer zxid");
             self.send(&conn, Outbound::Close, None);
             return;
         }
@@ -303,11 +321,9 @@ impl Core {
             let id = self.new_session_id();
             let mut password = [0u8; PASSWORD_LEN];
             rand::rng().fill(&mut password[..]);
-            self.commit(Txn::CreateSession {
-                session: id,
-                timeout_ms: timeout as i32,
-                password,
-            });
+            self.machine
+                .create_session(id, timeout as i32, password, wall_ms());
+            self.drain();
             self.track_session(id, timeout);
             self.attach(id, conn, password, timeout);
             tracing::debug!(
@@ -318,7 +334,7 @@ impl Core {
             return;
         }
         let id = req.session_id;
-        match self.db.sessions.get(&id) {
+        match self.machine.db.sessions.get(&id) {
             Some(rec) if rec.password[..] == req.password[..] => {
                 let password = rec.password;
                 let timeout = i64::from(rec.timeout_ms);
@@ -353,7 +369,7 @@ impl Core {
         loop {
             self.next_session = self.next_session.wrapping_add(1);
             let id = self.next_session;
-            if id != 0 && !self.db.sessions.contains_key(&id) {
+            if id != 0 && !self.machine.db.sessions.contains_key(&id) {
                 return id;
             }
         }
@@ -366,11 +382,8 @@ impl Core {
         };
         live.clock.store(now, Ordering::Relaxed);
         live.conn = Some(conn.clone());
-        live.auth = vec![ClientInfo {
-            auth_scheme: "ip".into(),
-            user: conn.peer.ip().to_string(),
-        }];
         let clock = Some(live.clock.clone());
+        self.machine.attach(id, conn.peer.ip().to_string());
         let response = ConnectResponse {
             protocol_version: 0,
             timeout_ms: timeout as i32,
@@ -381,11 +394,11 @@ impl Core {
         self.send(&conn, Outbound::Connected { response, clock }, None);
     }
 
-    /// Ends a session: logs the close (which deletes its ephemerals) and drops
-    /// its watches. The caller closes the connection.
-    pub(super) fn close_session(&mut self, id: i64) -> i64 {
-        self.watches.remove_session(id);
-        let zxid = self.commit(Txn::CloseSession { session: id });
+    /// Ends a session (see `Machine::close_session`) and forgets its
+    /// connection; the caller closes that.
+    fn close_session(&mut self, id: i64) -> i64 {
+        let zxid = self.machine.close_session(id, wall_ms());
+        self.drain();
         self.sessions.remove(&id);
         zxid
     }
@@ -422,15 +435,15 @@ impl Core {
     fn reap_containers_and_ttls(&mut self) {
         let now = wall_ms();
         let mut doomed = Vec::new();
-        for path in self.db.tree.containers() {
-            if let Some(n) = self.db.tree.get(path) {
+        for path in self.machine.db.tree.containers() {
+            if let Some(n) = self.machine.db.tree.get(path) {
                 if n.children.is_empty() && n.stat.cversion > 0 {
                     doomed.push(path.clone());
                 }
             }
         }
-        for path in self.db.tree.ttl_nodes() {
-            if let Some(n) = self.db.tree.get(path) {
+        for path in self.machine.db.tree.ttl_nodes() {
+            if let Some(n) = self.machine.db.tree.get(path) {
                 if let crate::tree::Owner::Ttl(ttl) =
                     crate::tree::Owner::from_raw(n.stat.ephemeral_owner)
                 {
@@ -442,12 +455,13 @@ impl Core {
         }
         for path in doomed {
             tracing::debug!(path, "deleting empty container or expired TTL node");
-            self.commit(Txn::Delete { path });
+            self.machine.delete(path, now);
+            self.drain();
         }
     }
 
     /// Reply helper: error replies carry the current zxid, as ZooKeeper's do.
-    pub(super) fn reply(
+    fn reply(
         &mut self,
         conn: &ConnHandle,
         xid: i32,
@@ -455,7 +469,7 @@ impl Core {
         result: Result<Response, ErrorCode>,
         received: Instant,
     ) {
-        let zxid = zxid.unwrap_or(self.db.last_zxid);
+        let zxid = zxid.unwrap_or(self.machine.db.last_zxid);
         self.send(conn, Outbound::Reply { xid, zxid, result }, Some(received));
     }
 }

@@ -46,8 +46,8 @@ impl Core {
             self.stats.received.load(Ordering::Relaxed),
             self.stats.sent.load(Ordering::Relaxed),
             self.connections(),
-            self.db.last_zxid,
-            self.db.tree.len(),
+            self.machine.db.last_zxid,
+            self.machine.db.tree.len(),
         );
         s
     }
@@ -55,6 +55,7 @@ impl Core {
     fn mntr(&self) -> String {
         let l = self.stats.latency();
         let data_size: usize = self
+            .machine
             .db
             .tree
             .nodes()
@@ -76,11 +77,11 @@ impl Core {
             ),
             ("zk_num_alive_connections", self.connections().to_string()),
             ("zk_outstanding_requests", "0".into()),
-            ("zk_znode_count", self.db.tree.len().to_string()),
-            ("zk_watch_count", self.watches.count().to_string()),
+            ("zk_znode_count", self.machine.db.tree.len().to_string()),
+            ("zk_watch_count", self.machine.watches.count().to_string()),
             (
                 "zk_ephemerals_count",
-                self.db.tree.ephemeral_count().to_string(),
+                self.machine.db.tree.ephemeral_count().to_string(),
             ),
             ("zk_approximate_data_size", data_size.to_string()),
             ("zk_global_sessions", self.sessions.len().to_string()),
@@ -88,7 +89,7 @@ impl Core {
                 "zk_uptime",
                 self.stats.started.elapsed().as_millis().to_string(),
             ),
-            ("zk_last_zxid", format!("{:#x}", self.db.last_zxid)),
+            ("zk_last_zxid", format!("{:#x}", self.machine.db.last_zxid)),
         ];
         rows.into_iter()
             .map(|(k, v)| format!("{k}\t{v}\n"))
@@ -131,11 +132,11 @@ impl Core {
     }
 
     fn wchs(&self) -> String {
-        let watchers = self.watches.by_session().count();
+        let watchers = self.machine.watches.by_session().count();
         format!(
             "{watchers} connections watching {} paths\nTotal watches:{}\n",
-            self.watches.path_count(),
-            self.watches.count()
+            self.machine.watches.path_count(),
+            self.machine.watches.count()
         )
     }
 }

@@ -4,7 +4,6 @@
 mod connection;
 mod core;
 mod four_letter;
-mod handler;
 mod outbound;
 mod stats;
 

@@ -1,14 +1,10 @@
-//! Request dispatch inside the state machine: one arm per operation. Writes go
-//! through validation (`prep`) and `commit`; reads answer from the tree and
-//! may register watches.
-
-use std::time::Instant;
+//! One arm per operation: writes go through validation (`prep`) and
+//! `commit`; reads answer from the tree and may register watches.
 
 use crate::acl::{check_acl, digest_id, redact};
 use crate::path;
 use crate::prep::Prep;
 use crate::proto::acl::perms;
-use crate::proto::op_code::PING_XID;
 use crate::proto::records::{
     AuthPacket, ClientInfo, PathWatchRequest, RemoveWatchesRequest, SetWatches2,
 };
@@ -17,8 +13,7 @@ use crate::tree::Node;
 use crate::txn::Txn;
 use crate::watch::{event_type, Notification, WatchKind, WatcherType};
 
-use super::core::Core;
-use super::outbound::{ConnHandle, Outbound};
+use super::Machine;
 
 type Reply = Result<Response, ErrorCode>;
 
@@ -26,32 +21,19 @@ fn valid(p: &str) -> Result<(), ErrorCode> {
     path::validate(p).map_err(|_| ErrorCode::BadArguments)
 }
 
-impl Core {
-    pub(super) fn request(
-        &mut self,
-        session: i64,
-        conn: &ConnHandle,
-        xid: i32,
-        req: Request,
-        received: Instant,
-    ) {
-        tracing::trace!(
-            session = format_args!("{session:#x}"),
-            xid,
-            op = req.op_code(),
-            "request"
-        );
+impl Machine {
+    /// Handles one request of `session` at wall-clock `time`: the zxid of the
+    /// transaction it committed (if any) and the reply. Pings and
+    /// closeSession belong to the connection layer and are not handled here.
+    pub fn request(&mut self, session: i64, req: Request, time: i64) -> (Option<i64>, Reply) {
+        self.time = time;
         let mut zxid = None;
         let result = match req {
-            Request::Ping => {
-                self.reply(conn, PING_XID, None, Ok(Response::Empty), received);
-                return;
-            }
             Request::Create(..) | Request::Delete(_) | Request::SetData(_) | Request::SetAcl(_) => {
                 self.write(session, req, &mut zxid)
             }
             Request::Multi(ops) => Ok(self.multi(session, &ops, &mut zxid)),
-            Request::Check(c) => Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl)
+            Request::Check(c) => Prep::new(&self.db.tree, self.auth_of(session), self.skip_acl)
                 .check(&c)
                 .map(|()| Response::Empty),
             Request::Exists(r) => self.exists(session, &r),
@@ -96,23 +78,11 @@ impl Core {
                 self.set_watches(session, w);
                 Ok(Response::Empty)
             }
-            Request::Auth(a) => {
-                if let Err(e) = self.auth(session, a) {
-                    // ZooKeeper answers a failed auth and drops the connection.
-                    self.reply(conn, xid, None, Err(e), received);
-                    self.send(conn, Outbound::Close, None);
-                    return;
-                }
-                Ok(Response::Empty)
-            }
+            Request::Auth(a) => self.auth(session, a).map(|()| Response::Empty),
             Request::WhoAmI => {
-                let auth = self
-                    .sessions
-                    .get(&session)
-                    .map(|s| s.auth.as_slice())
-                    .unwrap_or_default();
                 // Digest identities are shown by user name, as ZooKeeper does.
-                let shown = auth
+                let shown = self
+                    .auth_of(session)
                     .iter()
                     .map(|i| ClientInfo {
                         auth_scheme: i.auth_scheme.clone(),
@@ -121,36 +91,31 @@ impl Core {
                     .collect();
                 Ok(Response::WhoAmI(shown))
             }
-            Request::CloseSession => {
-                let z = self.close_session(session);
-                self.reply(conn, xid, Some(z), Ok(Response::Empty), received);
-                self.send(conn, Outbound::Close, None);
-                return;
-            }
             Request::Unsupported(OpCode::Reconfig) => Err(ErrorCode::ReconfigDisabled),
             Request::Unsupported(op) => {
                 tracing::info!(op = ?op, "operation not supported");
                 Err(ErrorCode::Unimplemented)
             }
             Request::Unknown(op) => {
-                tracing::warn!(op, peer = %conn.peer, "unknown opcode");
+                tracing::warn!(op, "unknown opcode");
                 Err(ErrorCode::Unimplemented)
             }
+            Request::Ping | Request::CloseSession => Err(ErrorCode::SystemError),
         };
-        self.reply(conn, xid, zxid, result, received);
+        (zxid, result)
     }
 
     fn auth_of(&self, session: i64) -> &[ClientInfo] {
-        self.sessions
+        self.auth
             .get(&session)
-            .map(|s| s.auth.as_slice())
+            .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
     /// The node exists and the session may `perm` it.
     fn readable(&self, session: i64, path: &str, perm: i32) -> Result<&Node, ErrorCode> {
         let node = self.db.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        if !self.cfg.skip_acl {
+        if !self.skip_acl {
             check_acl(&node.acl, perm, self.auth_of(session))?;
         }
         Ok(node)
@@ -159,7 +124,7 @@ impl Core {
     fn get_acl(&self, session: i64, path: &str) -> Reply {
         let node = self.readable(session, path, perms::READ | perms::ADMIN)?;
         let admin =
-            self.cfg.skip_acl || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
+            self.skip_acl || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
         let acl = if admin {
             node.acl.to_vec()
         } else {
@@ -169,7 +134,7 @@ impl Core {
     }
 
     fn write(&mut self, session: i64, req: Request, zxid: &mut Option<i64>) -> Reply {
-        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl);
+        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), self.skip_acl);
         let txn = match &req {
             Request::Create(op, c) => prep.create(*op, c, session),
             Request::Delete(d) => prep.delete(d),
@@ -201,7 +166,7 @@ impl Core {
     /// the results say which op failed (earlier ones 0, later ones -2), as
     /// ZooKeeper reports them.
     fn multi(&mut self, session: i64, ops: &[MultiOp], zxid: &mut Option<i64>) -> Response {
-        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), self.cfg.skip_acl);
+        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), self.skip_acl);
         let mut txns = Vec::new();
         let mut failed = None;
         for (i, op) in ops.iter().enumerate() {
@@ -379,14 +344,12 @@ impl Core {
         for p in &w.persistent_recursive_watches {
             self.watches.add(session, WatchKind::PersistentRecursive, p);
         }
-        for n in notes {
-            self.notify(n, zxid);
-        }
+        self.effects
+            .notifications
+            .extend(notes.into_iter().map(|n| (zxid, n)));
     }
 
-    /// Records the identity of an `addauth digest user:password`. Enforcing
-    /// ACLs is not done yet (documented): identities only feed `auth` ACLs
-    /// and `whoami`.
+    /// Adds the identity of an `addauth digest user:password` to the session.
     fn auth(&mut self, session: i64, a: AuthPacket) -> Result<(), ErrorCode> {
         let credentials = String::from_utf8(a.auth).map_err(|_| ErrorCode::AuthFailed)?;
         let info = match a.scheme.as_str() {
@@ -399,10 +362,9 @@ impl Core {
                 return Err(ErrorCode::AuthFailed);
             }
         };
-        if let Some(live) = self.sessions.get_mut(&session) {
-            if !live.auth.contains(&info) {
-                live.auth.push(info);
-            }
+        let ids = self.auth.entry(session).or_default();
+        if !ids.contains(&info) {
+            ids.push(info);
         }
         Ok(())
     }
