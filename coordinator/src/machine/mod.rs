@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn failed_multi_commits_nothing_and_reports_each_op() {
         let mut m = machine();
-        m.request(1, create("/a", 0), 0);
+        assert!(m.request(1, create("/a", 0), 0).1.is_ok());
         m.effects = Effects::default();
         let ops = vec![
             MultiOp::SetData(SetDataRequest {
