@@ -206,12 +206,12 @@ mod tests {
     #[test]
     fn closing_a_session_deletes_its_ephemerals_and_notifies_others() {
         let mut m = machine();
-        m.request(1, create("/e", 1), 0);
+        assert!(m.request(1, create("/e", 1), 0).1.is_ok());
         let watch = PathWatchRequest {
             path: "/e".into(),
             watch: true,
         };
-        m.request(2, Request::GetData(watch), 0);
+        assert!(m.request(2, Request::GetData(watch), 0).1.is_ok());
         m.effects = Effects::default();
         m.close_session(1, 9);
         assert!(m.db.tree.get("/e").is_none());
