@@ -280,6 +280,14 @@ impl Config {
         if let Some(v) = args.my_id {
             cfg.server_id = v;
         }
+        // Session ids carry the server id in their top byte, and 0xff there
+        // marks TTL nodes' owners: ZooKeeper caps ids at 254 for this reason.
+        if cfg.server_id == 255 {
+            return Err(ConfigError::Value {
+                key: "myid".into(),
+                value: "255".into(),
+            });
+        }
         if let Some(v) = &args.servers {
             cfg.servers.extend(v.split_whitespace().map(String::from));
         }
@@ -391,6 +399,18 @@ mod tests {
         assert!(matches!(
             Config::load(&missing),
             Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn server_id_255_is_refused() {
+        let args = ServerArgs {
+            my_id: Some(255),
+            ..ServerArgs::default()
+        };
+        assert!(matches!(
+            Config::load(&args),
+            Err(ConfigError::Value { .. })
         ));
     }
 

@@ -295,9 +295,10 @@ impl DataTree {
         }
     }
 
-    /// Applies a validated transaction. A transaction that does not fit the tree
-    /// (only possible when replaying a log over a newer snapshot) is skipped
-    /// piecewise, which keeps replay idempotent.
+    /// Applies a validated transaction. Parts that do not fit the tree (a
+    /// create of an existing node, a change to a missing one) are skipped
+    /// rather than trusted; validation and recovery (which replays only what
+    /// follows the snapshot) never produce them.
     pub fn apply(&mut self, zxid: i64, time: i64, txn: &Txn, changes: &mut Vec<Change>) {
         match txn {
             Txn::Create {

@@ -135,7 +135,12 @@ impl Txn {
                 }
                 let mut txns = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    txns.push(Txn::read(r)?);
+                    // The server never nests multis; refusing them keeps a
+                    // crafted log from recursing the reader off its stack.
+                    match Txn::read(r)? {
+                        Txn::Multi(_) => return Err(DecodeError::Invalid("nested multi txn")),
+                        t => txns.push(t),
+                    }
                 }
                 Txn::Multi(txns)
             }
@@ -196,6 +201,17 @@ mod tests {
                 acl: vec![Acl::open()]
             }),
         ]
+    }
+
+    #[test]
+    fn nested_multis_are_rejected() {
+        let inner = Txn::Multi(vec![Txn::Delete { path: "/a".into() }]);
+        let mut buf = BytesMut::new();
+        Txn::Multi(vec![inner]).write(&mut buf);
+        assert_eq!(
+            Txn::read(&mut Reader::new(&buf)),
+            Err(DecodeError::Invalid("nested multi txn"))
+        );
     }
 
     proptest! {

@@ -1,33 +1,28 @@
-//! Fuzzes the per-connection state machine without I/O: length-prefixed frames
-//! (a ConnectRequest first, then requests) are decoded and handled exactly as
-//! `server/core.rs` + `server/handler.rs` do (Prep, ZkDb::apply, the watch
-//! table), checking tree, watch, reply-codec, log-replay and snapshot invariants.
+//! Fuzzes the request-level state machine (`machine::Machine`, the code the
+//! server runs) without I/O: the input is length-prefixed frames, a
+//! ConnectRequest first and then requests, handled as `server/core.rs` does
+//! (connect/resume, ping and closeSession at the connection layer, the rest
+//! through `Machine::request`). Checks tree, watch, reply-codec, log-replay and
+//! snapshot invariants after every frame.
 #![no_main]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bytes::{BufMut, BytesMut};
-use coordinator::acl::{check_acl, digest_id, redact};
 use coordinator::db::ZkDb;
+use coordinator::machine::{Effects, Machine};
 use coordinator::path;
-use coordinator::prep::Prep;
-use coordinator::proto::acl::perms;
-use coordinator::proto::op_code::PING_XID;
-use coordinator::proto::records::{
-    AuthPacket, ClientInfo, PathWatchRequest, RemoveWatchesRequest, ReplyHeader, SetWatches2,
-};
+use coordinator::proto::records::ReplyHeader;
 use coordinator::proto::{
-    write_reply, ConnectRequest, ErrorCode, Jute, MultiOp, MultiResult, OpCode, Reader, Request,
-    Response, Stat, DEFAULT_MAX_BUFFER, PASSWORD_LEN,
+    write_reply, ConnectRequest, ErrorCode, Jute, OpCode, Reader, Request, Response,
+    DEFAULT_MAX_BUFFER, PASSWORD_LEN,
 };
 use coordinator::storage::txnlog;
-use coordinator::tree::{Change, DataTree, Node, Owner};
-use coordinator::txn::{Txn, TxnEntry};
-use coordinator::watch::{event_type, Notification, WatchKind, WatchTable};
+use coordinator::tree::{Change, DataTree, Node, NodeStat, Owner};
+use coordinator::txn::Txn;
+use coordinator::watch::{event_type, Notification, WatchKind};
 use libfuzzer_sys::fuzz_target;
 
-/// `cfg.skip_acl` of the simulated server (the default).
-const SKIP_ACL: bool = false;
 /// Default `minSessionTimeout` / `maxSessionTimeout` for tickTime 2000.
 const MIN_TIMEOUT: i64 = 4000;
 const MAX_TIMEOUT: i64 = 40000;
@@ -36,137 +31,151 @@ const MAX_TIMEOUT: i64 = 40000;
 const PASSWORD: [u8; PASSWORD_LEN] = [0; PASSWORD_LEN];
 /// txnlog's private magic.
 const LOG_MAGIC: &[u8; 8] = b"EDDYLOG1";
+/// `PING_XID`: pings are answered with it.
+const PING_XID: i32 = -2;
 
 type Reply = Result<Response, ErrorCode>;
 
-fn valid(p: &str) -> Result<(), ErrorCode> {
-    path::validate(p).map_err(|_| ErrorCode::BadArguments)
-}
-
 /// Which watch kinds a `WatcherType` code covers (private in watch.rs).
-fn covers(watcher_type: i32) -> Option<&'static [WatchKind]> {
-    Some(match watcher_type {
+fn covers(watcher_type: i32) -> &'static [WatchKind] {
+    match watcher_type {
         1 => &[WatchKind::Child],
         2 => &[WatchKind::Data],
         3 => &[WatchKind::Data, WatchKind::Child, WatchKind::Persistent, WatchKind::PersistentRecursive],
         4 => &[WatchKind::Persistent],
         5 => &[WatchKind::PersistentRecursive],
-        _ => return None,
-    })
+        _ => &[],
+    }
 }
 
-#[derive(Default)]
 struct Sim {
-    db: ZkDb,
-    watches: WatchTable,
+    m: Machine,
+    /// Every committed entry applied to a second database.
+    replica: ZkDb,
     /// An independent model of the watch table: (kind, path, session).
     shadow: HashSet<(WatchKind, String, i64)>,
-    /// Live sessions and their identities (`Core::sessions`).
-    live: HashMap<i64, Vec<ClientInfo>>,
     next_session: i64,
     /// Everything committed, framed as the log file would hold it.
     log: BytesMut,
+    /// A deterministic clock for ctime/mtime.
+    time: i64,
 }
 
 impl Sim {
     fn new() -> Self {
         let mut log = BytesMut::new();
         log.put_slice(LOG_MAGIC);
-        // Server id 1 in the top byte, as `Core::new` lays session ids out.
-        Self { next_session: 1 << 56, log, ..Self::default() }
-    }
-
-    fn auth_of(&self, session: i64) -> &[ClientInfo] {
-        self.live.get(&session).map(|a| a.as_slice()).unwrap_or_default()
-    }
-
-    // ---- core.rs -------------------------------------------------------
-
-    fn commit(&mut self, txn: Txn) -> (i64, Vec<Change>) {
-        let zxid = self.db.last_zxid + 1;
-        let entry = TxnEntry { zxid, time: zxid * 1000, txn };
-        txnlog::frame(&entry, &mut self.log);
-        let mut changes = Vec::new();
-        self.db.apply(&entry, &mut changes);
-        assert_eq!(self.db.last_zxid, zxid);
-        self.fire(&changes);
-        (zxid, changes)
-    }
-
-    /// Triggers the watch table and checks it against the shadow model.
-    fn fire(&mut self, changes: &[Change]) {
-        for change in changes {
-            let mut notes: Vec<Notification> = Vec::new();
-            self.watches.trigger(change, &mut notes);
-            let (ev, p, one_shot, recursive): (i32, &String, &[WatchKind], bool) = match change {
-                Change::Created(p) => (event_type::NODE_CREATED, p, &[WatchKind::Data], true),
-                Change::DataChanged(p) => (event_type::NODE_DATA_CHANGED, p, &[WatchKind::Data], true),
-                Change::Deleted(p) => {
-                    (event_type::NODE_DELETED, p, &[WatchKind::Data, WatchKind::Child], true)
-                }
-                Change::ChildrenChanged(p) => {
-                    (event_type::NODE_CHILDREN_CHANGED, p, &[WatchKind::Child], false)
-                }
-            };
-            let mut expected = BTreeSet::new();
-            for kind in one_shot {
-                let fired: Vec<_> =
-                    self.shadow.iter().filter(|(k, wp, _)| k == kind && wp == p).cloned().collect();
-                for w in fired {
-                    expected.insert(w.2);
-                    self.shadow.remove(&w);
-                }
-            }
-            for (k, wp, s) in &self.shadow {
-                let hit = match k {
-                    WatchKind::Persistent => wp == p,
-                    WatchKind::PersistentRecursive => {
-                        recursive && path::self_and_ancestors(p).any(|a| a == wp)
-                    }
-                    _ => false,
-                };
-                if hit {
-                    expected.insert(*s);
-                }
-            }
-            let mut got = BTreeSet::new();
-            for n in &notes {
-                assert_eq!(n.event_type, ev, "{change:?}");
-                assert_eq!(&n.path, p, "{change:?}");
-                assert!(got.insert(n.session), "two notifications for one session: {change:?}");
-            }
-            assert_eq!(got, expected, "notified sessions for {change:?}");
+        Self {
+            m: Machine::new(ZkDb::default(), false),
+            replica: ZkDb::default(),
+            shadow: HashSet::new(),
+            // Server id 1 in the top byte, as `Core::new` lays session ids out.
+            next_session: 1 << 56,
+            log,
+            time: 0,
         }
     }
 
-    fn watch(&mut self, session: i64, kind: WatchKind, p: &str) {
-        self.watches.add(session, kind, p);
-        self.shadow.insert((kind, p.to_string(), session));
+    fn tick(&mut self) -> i64 {
+        self.time += 1000;
+        self.time
+    }
+
+    /// Takes the machine's effects (as `Core::drain`): frames the log,
+    /// applies each entry to the replica and checks the notifications it
+    /// fired against the shadow watch model. `extra` are notifications not
+    /// caused by a transaction (setWatches), expected first-come in order.
+    fn drain(&mut self, extra: Vec<Notification>) {
+        let Effects { committed, notifications } = std::mem::take(&mut self.m.effects);
+        let mut notes = notifications.into_iter().peekable();
+        for entry in &committed {
+            txnlog::frame(entry, &mut self.log);
+            let mut changes = Vec::new();
+            self.replica.apply(entry, &mut changes);
+            let leaves: Vec<Txn> = match &entry.txn {
+                Txn::Multi(t) => t.clone(),
+                t => vec![t.clone()],
+            };
+            if !matches!(entry.txn, Txn::CloseSession { .. }) {
+                check_effects(&leaves, &changes);
+            }
+            for change in &changes {
+                let expected = self.expect(change);
+                let mut got = BTreeSet::new();
+                for _ in 0..expected.len() {
+                    let (zxid, n) = notes.next().unwrap_or_else(|| panic!("missing notification for {change:?}"));
+                    assert_eq!(zxid, entry.zxid);
+                    assert!(got.insert(n.session), "two notifications for one session: {change:?}");
+                    let (ev, p) = describe(change);
+                    assert_eq!((n.event_type, &n.path), (ev, p), "{change:?}");
+                }
+                assert_eq!(got, expected, "notified sessions for {change:?}");
+            }
+        }
+        let last = self.m.db.last_zxid;
+        let rest: Vec<Notification> = notes
+            .map(|(zxid, n)| {
+                assert_eq!(zxid, last, "an unexpected notification {n:?}");
+                n
+            })
+            .collect();
+        assert_eq!(rest, extra, "notifications not caused by a transaction");
+    }
+
+    /// The sessions the shadow model says a change notifies; one-shot
+    /// watches are consumed.
+    fn expect(&mut self, change: &Change) -> BTreeSet<i64> {
+        let (_, p) = describe(change);
+        let (one_shot, recursive): (&[WatchKind], bool) = match change {
+            Change::Created(_) | Change::DataChanged(_) => (&[WatchKind::Data], true),
+            Change::Deleted(_) => (&[WatchKind::Data, WatchKind::Child], true),
+            Change::ChildrenChanged(_) => (&[WatchKind::Child], false),
+        };
+        let mut expected = BTreeSet::new();
+        for kind in one_shot {
+            let fired: Vec<_> =
+                self.shadow.iter().filter(|(k, wp, _)| k == kind && wp == p).cloned().collect();
+            for w in fired {
+                expected.insert(w.2);
+                self.shadow.remove(&w);
+            }
+        }
+        for (k, wp, s) in &self.shadow {
+            let hit = match k {
+                WatchKind::Persistent => wp == p,
+                WatchKind::PersistentRecursive => recursive && path::self_and_ancestors(p).any(|a| a == wp),
+                _ => false,
+            };
+            if hit {
+                expected.insert(*s);
+            }
+        }
+        expected
     }
 
     fn connect(&mut self, req: &ConnectRequest) -> Option<i64> {
-        if req.last_zxid_seen > self.db.last_zxid {
+        if req.last_zxid_seen > self.m.db.last_zxid {
             return None;
         }
-        let ip = vec![ClientInfo { auth_scheme: "ip".into(), user: "127.0.0.1".into() }];
         if req.session_id == 0 {
             let id = loop {
                 self.next_session = self.next_session.wrapping_add(1);
                 let id = self.next_session;
-                if id != 0 && !self.db.sessions.contains_key(&id) {
+                if id != 0 && !self.m.db.sessions.contains_key(&id) {
                     break id;
                 }
             };
             let timeout = i64::from(req.timeout_ms).clamp(MIN_TIMEOUT, MAX_TIMEOUT);
-            self.commit(Txn::CreateSession { session: id, timeout_ms: timeout as i32, password: PASSWORD });
-            self.live.insert(id, ip);
+            let time = self.tick();
+            self.m.create_session(id, timeout as i32, PASSWORD, time);
+            self.drain(Vec::new());
+            self.m.attach(id, "127.0.0.1".into());
             return Some(id);
         }
         let id = req.session_id;
-        match self.db.sessions.get(&id) {
+        match self.m.db.sessions.get(&id) {
             Some(rec) if rec.password[..] == req.password[..] => {
-                let live = self.live.get_mut(&id).expect("a session in the db is live");
-                *live = ip;
+                self.m.attach(id, "127.0.0.1".into());
                 Some(id)
             }
             _ => None,
@@ -174,20 +183,20 @@ impl Sim {
     }
 
     fn close_session(&mut self, id: i64) -> i64 {
-        self.watches.remove_session(id);
         self.shadow.retain(|w| w.2 != id);
-        let before: Vec<String> = self.db.tree.ephemerals_of(id).cloned().collect();
-        let (zxid, _) = self.commit(Txn::CloseSession { session: id });
-        self.live.remove(&id);
+        let before: Vec<String> = self.m.db.tree.ephemerals_of(id).cloned().collect();
+        let time = self.tick();
+        let zxid = self.m.close_session(id, time);
+        self.drain(Vec::new());
         for p in before {
-            assert!(self.db.tree.get(&p).is_none(), "ephemeral {p} survived its session");
+            assert!(self.m.db.tree.get(&p).is_none(), "ephemeral {p} survived its session");
         }
-        assert!(!self.db.sessions.contains_key(&id));
+        assert!(!self.m.db.sessions.contains_key(&id));
         zxid
     }
 
     fn reply(&self, op: i32, xid: i32, zxid: Option<i64>, result: &Reply) {
-        let zxid = zxid.unwrap_or(self.db.last_zxid);
+        let zxid = zxid.unwrap_or(self.m.db.last_zxid);
         let mut buf = BytesMut::new();
         write_reply(&mut buf, xid, zxid, result);
         let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
@@ -201,383 +210,166 @@ impl Sim {
                 let op = OpCode::from_i32(op).expect("a successful reply has a known opcode");
                 let back = Response::read(op, &mut r).expect("reply body decodes");
                 assert_eq!(&back, body);
-                assert_eq!(r.remaining(), 0);
             }
-            Err(e) => {
-                assert_eq!(h.err, e.code());
-                assert_eq!(r.remaining(), 0);
-            }
+            Err(e) => assert_eq!(h.err, e.code()),
         }
+        assert_eq!(r.remaining(), 0);
     }
 
-    // ---- handler.rs ----------------------------------------------------
-
-    /// One request; false when the connection closes after it.
+    /// One request, as `Core::request` handles it; false when the connection
+    /// closes after it.
     fn request(&mut self, session: i64, xid: i32, req: Request) -> bool {
         let op = req.op_code();
-        let mut zxid = None;
-        let result: Reply = match req {
+        match req {
             Request::Ping => {
                 self.reply(op, PING_XID, None, &Ok(Response::Empty));
                 return true;
             }
-            Request::Create(..) | Request::Delete(_) | Request::SetData(_) | Request::SetAcl(_) => {
-                self.write(session, req, &mut zxid)
-            }
-            Request::Multi(ops) => Ok(self.multi(session, &ops, &mut zxid)),
-            Request::Check(c) => Prep::new(&self.db.tree, self.auth_of(session), SKIP_ACL)
-                .check(&c)
-                .map(|()| Response::Empty),
-            Request::Exists(r) => self.exists(session, &r),
-            Request::GetData(r) => self.get_data(session, &r),
-            Request::GetChildren(r) => self.children(session, &r).map(|(c, _)| Response::Children(c)),
-            Request::GetChildren2(r) => {
-                self.children(session, &r).map(|(c, s)| Response::Children2(c, s))
-            }
-            Request::GetAcl(r) => self.get_acl(session, &r.path),
-            Request::Sync(r) => Ok(Response::Path(r.path)),
-            Request::MultiRead(ops) => Ok(self.multi_read(session, &ops)),
-            Request::GetEphemerals(r) => {
-                let mut list: Vec<String> = self
-                    .db
-                    .tree
-                    .ephemerals_of(session)
-                    .filter(|p| p.starts_with(&r.path))
-                    .cloned()
-                    .collect();
-                list.sort();
-                Ok(Response::Ephemerals(list))
-            }
-            Request::GetAllChildrenNumber(r) => self
-                .readable(session, &r.path, perms::READ)
-                .map(|()| Response::AllChildrenNumber(self.db.tree.descendant_count(&r.path) as i32)),
-            Request::AddWatch(r) => valid(&r.path).and_then(|()| {
-                let kind = match r.mode {
-                    0 => WatchKind::Persistent,
-                    1 => WatchKind::PersistentRecursive,
-                    _ => return Err(ErrorCode::BadArguments),
-                };
-                self.watch(session, kind, &r.path);
-                Ok(Response::ErrorBody(0))
-            }),
-            Request::CheckWatches(r) => self.remove_watches(session, &r, true),
-            Request::RemoveWatches(r) => self.remove_watches(session, &r, false),
-            Request::SetWatches(w) | Request::SetWatches2(w) => {
-                self.set_watches(session, w);
-                Ok(Response::Empty)
-            }
-            Request::Auth(a) => {
-                if let Err(e) = self.auth(session, a) {
-                    self.reply(op, xid, None, &Err(e));
-                    return false;
-                }
-                Ok(Response::Empty)
-            }
-            Request::WhoAmI => {
-                let shown = self
-                    .auth_of(session)
-                    .iter()
-                    .map(|i| ClientInfo {
-                        auth_scheme: i.auth_scheme.clone(),
-                        user: i.user.split(':').next().unwrap_or_default().to_string(),
-                    })
-                    .collect();
-                Ok(Response::WhoAmI(shown))
-            }
             Request::CloseSession => {
-                let z = self.close_session(session);
-                self.reply(op, xid, Some(z), &Ok(Response::Empty));
+                let zxid = self.close_session(session);
+                self.reply(op, xid, Some(zxid), &Ok(Response::Empty));
                 return false;
             }
-            Request::Unsupported(OpCode::Reconfig) => Err(ErrorCode::ReconfigDisabled),
-            Request::Unsupported(_) | Request::Unknown(_) => Err(ErrorCode::Unimplemented),
-        };
-        self.reply(op, xid, zxid, &result);
-        true
-    }
-
-    fn readable(&self, session: i64, p: &str, perm: i32) -> Result<(), ErrorCode> {
-        let node = self.db.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        if SKIP_ACL {
-            return Ok(());
+            _ => {}
         }
-        check_acl(&node.acl, perm, self.auth_of(session))
-    }
+        // What the shadow model needs to know before the machine acts.
+        let target = match &req {
+            Request::SetData(s) => Some(s.path.clone()),
+            Request::SetAcl(s) => Some(s.path.clone()),
+            _ => None,
+        };
+        let before: Option<NodeStat> = target.as_deref().and_then(|p| self.m.db.tree.get(p)).map(|n| n.stat);
+        let set_watch_notes = match &req {
+            Request::SetWatches(w) | Request::SetWatches2(w) => self.set_watches(session, w),
+            _ => Vec::new(),
+        };
+        let removable: Vec<(WatchKind, String, i64)> = match &req {
+            Request::CheckWatches(r) | Request::RemoveWatches(r) => covers(r.watcher_type)
+                .iter()
+                .map(|k| (*k, r.path.clone(), session))
+                .filter(|w| self.shadow.contains(w))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let is_auth = matches!(req, Request::Auth(_));
+        let time = self.tick();
+        let (zxid, result) = self.m.request(session, req.clone(), time);
+        assert_eq!(zxid.is_some(), self.m.effects.committed.len() == 1, "{req:?}");
+        if let Some(z) = zxid {
+            assert_eq!(z, self.m.db.last_zxid);
+        }
+        self.drain(set_watch_notes);
 
-    fn get_acl(&self, session: i64, p: &str) -> Reply {
-        self.readable(session, p, perms::READ | perms::ADMIN)?;
-        let node = self.db.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        let admin = SKIP_ACL || check_acl(&node.acl, perms::ADMIN, self.auth_of(session)).is_ok();
-        let acl = if admin { node.acl.to_vec() } else { redact(&node.acl) };
-        Ok(Response::GetAcl(acl, node.stat()))
-    }
-
-    fn stat_of(&self, p: &str) -> Stat {
-        self.db.tree.get(p).map(|n| n.stat()).unwrap_or_default()
-    }
-
-    fn write(&mut self, session: i64, req: Request, zxid: &mut Option<i64>) -> Reply {
-        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), SKIP_ACL);
-        let txn = match &req {
-            Request::Create(op, c) => prep.create(*op, c, session),
-            Request::Delete(d) => prep.delete(d),
-            Request::SetData(s) => prep.set_data(s),
-            Request::SetAcl(s) => prep.set_acl(s),
-            _ => Err(ErrorCode::SystemError),
-        }?;
-        let before = match &txn {
-            Txn::SetData { path, .. } | Txn::SetAcl { path, .. } => {
-                Some(self.db.tree.get(path).expect("prep checked it exists").stat)
+        // Watches the request registered or removed, per the shadow model.
+        match (&req, &result) {
+            (Request::Exists(r), Ok(_) | Err(ErrorCode::NoNode)) if r.watch => {
+                self.shadow.insert((WatchKind::Data, r.path.clone(), session));
             }
-            _ => None,
-        };
-        let created = match &txn {
-            Txn::Create { path, .. } => Some(path.clone()),
-            _ => None,
-        };
-        let applied = txn.clone();
-        let (z, changes) = self.commit(txn);
-        *zxid = Some(z);
-        check_effects(std::slice::from_ref(&applied), &changes);
+            (Request::GetData(r), Ok(_)) if r.watch => {
+                self.shadow.insert((WatchKind::Data, r.path.clone(), session));
+            }
+            (Request::GetChildren(r) | Request::GetChildren2(r), Ok(_)) if r.watch => {
+                self.shadow.insert((WatchKind::Child, r.path.clone(), session));
+            }
+            (Request::AddWatch(r), Ok(_)) => {
+                let kind = if r.mode == 0 { WatchKind::Persistent } else { WatchKind::PersistentRecursive };
+                self.shadow.insert((kind, r.path.clone(), session));
+            }
+            (Request::CheckWatches(r) | Request::RemoveWatches(r), _) => {
+                if path::validate(&r.path).is_ok() && !covers(r.watcher_type).is_empty() {
+                    assert_eq!(result.is_ok(), !removable.is_empty(), "{req:?} -> {result:?}");
+                }
+                if matches!(req, Request::RemoveWatches(_)) && result.is_ok() {
+                    for w in &removable {
+                        self.shadow.remove(w);
+                    }
+                }
+            }
+            _ => {}
+        }
+
         // The validated change really happened.
-        match &applied {
-            Txn::Create { path, data, ephemeral_owner, .. } => {
-                let n = self.db.tree.get(path).expect("created node exists");
-                assert_eq!((n.stat.czxid, n.stat.mzxid, n.stat.version), (z, z, 0));
-                assert_eq!(&*n.data, &data[..]);
-                assert_eq!(n.stat.ephemeral_owner, *ephemeral_owner);
-            }
-            Txn::Delete { path } => assert!(self.db.tree.get(path).is_none()),
-            Txn::SetData { path, data } => {
-                let n = self.db.tree.get(path).expect("node exists");
-                let old = before.expect("stat before");
-                assert_eq!(n.stat.version, old.version.wrapping_add(1));
-                assert_eq!((n.stat.mzxid, n.stat.czxid), (z, old.czxid));
-                assert_eq!(&*n.data, &data[..]);
-            }
-            Txn::SetAcl { path, acl } => {
-                let n = self.db.tree.get(path).expect("node exists");
-                let old = before.expect("stat before");
-                assert_eq!(n.stat.aversion, old.aversion.wrapping_add(1));
-                assert_eq!((n.stat.version, n.stat.mzxid), (old.version, old.mzxid));
-                assert_eq!(&*n.acl, &acl[..]);
-            }
-            other => panic!("prep produced {other:?} for a single write"),
-        }
-        Ok(match (req, created) {
-            (Request::Create(OpCode::Create, _), Some(p)) => Response::Create(p),
-            (Request::Create(_, _), Some(p)) => Response::Create2(p.clone(), self.stat_of(&p)),
-            (Request::SetData(s), _) => Response::Stat(self.stat_of(&s.path)),
-            (Request::SetAcl(s), _) => Response::Stat(self.stat_of(&s.path)),
-            _ => Response::Empty,
-        })
-    }
-
-    fn multi(&mut self, session: i64, ops: &[MultiOp], zxid: &mut Option<i64>) -> Response {
-        let mut prep = Prep::new(&self.db.tree, self.auth_of(session), SKIP_ACL);
-        let mut txns = Vec::new();
-        let mut failed = None;
-        for (i, op) in ops.iter().enumerate() {
-            let r = match op {
-                MultiOp::Create(code, c) => prep.create(*code, c, session).map(Some),
-                MultiOp::Delete(d) => prep.delete(d).map(Some),
-                MultiOp::SetData(s) => prep.set_data(s).map(Some),
-                MultiOp::Check(c) => prep.check(c).map(|()| None),
-                MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::BadArguments),
-            };
-            match r {
-                Ok(t) => txns.push(t),
-                Err(e) => {
-                    failed = Some((i, e));
-                    break;
+        if let Some(z) = zxid {
+            match (&req, &result) {
+                (Request::Create(..), Ok(Response::Create(p) | Response::Create2(p, _))) => {
+                    let n = self.m.db.tree.get(p).expect("created node exists");
+                    assert_eq!((n.stat.czxid, n.stat.mzxid, n.stat.version), (z, z, 0));
                 }
+                (Request::Delete(d), Ok(_)) => assert!(self.m.db.tree.get(&d.path).is_none()),
+                (Request::SetData(s), Ok(Response::Stat(stat))) => {
+                    let n = self.m.db.tree.get(&s.path).expect("node exists");
+                    let old = before.expect("stat before");
+                    assert_eq!(n.stat.version, old.version.wrapping_add(1));
+                    assert_eq!((n.stat.mzxid, n.stat.czxid), (z, old.czxid));
+                    assert_eq!(&*n.data, &s.data[..]);
+                    assert_eq!(*stat, n.stat());
+                }
+                (Request::SetAcl(s), Ok(Response::Stat(stat))) => {
+                    let n = self.m.db.tree.get(&s.path).expect("node exists");
+                    let old = before.expect("stat before");
+                    assert_eq!(n.stat.aversion, old.aversion.wrapping_add(1));
+                    assert_eq!((n.stat.version, n.stat.mzxid), (old.version, old.mzxid));
+                    assert_eq!(*stat, n.stat());
+                }
+                (Request::Multi(_), Ok(Response::Multi(_))) => {}
+                _ => panic!("{req:?} committed {z} and answered {result:?}"),
             }
         }
-        if let Some((at, err)) = failed {
-            let results = (0..ops.len())
-                .map(|i| match i.cmp(&at) {
-                    std::cmp::Ordering::Less => MultiResult::Error(0),
-                    std::cmp::Ordering::Equal => MultiResult::Error(err.code()),
-                    std::cmp::Ordering::Greater => {
-                        MultiResult::Error(ErrorCode::RuntimeInconsistency.code())
-                    }
-                })
-                .collect();
-            return Response::Multi(results);
-        }
-        let created: Vec<Option<String>> = txns
-            .iter()
-            .map(|t| match t {
-                Some(Txn::Create { path, .. }) => Some(path.clone()),
-                _ => None,
-            })
-            .collect();
-        let writes: Vec<Txn> = txns.into_iter().flatten().collect();
-        if !writes.is_empty() {
-            let (z, changes) = self.commit(Txn::Multi(writes.clone()));
-            *zxid = Some(z);
-            check_effects(&writes, &changes);
-        }
-        let results = ops
-            .iter()
-            .zip(created)
-            .map(|(op, created)| match op {
-                MultiOp::Create(OpCode::Create, _) => MultiResult::Create(created.unwrap_or_default()),
-                MultiOp::Create(..) => {
-                    let p = created.unwrap_or_default();
-                    let s = self.stat_of(&p);
-                    MultiResult::Create2(p, s)
-                }
-                MultiOp::Delete(_) => MultiResult::Delete,
-                MultiOp::SetData(s) => MultiResult::SetData(self.stat_of(&s.path)),
-                MultiOp::Check(_) => MultiResult::Check,
-                MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
-                    MultiResult::Error(ErrorCode::BadArguments.code())
-                }
-            })
-            .collect();
-        Response::Multi(results)
+
+        self.reply(op, xid, zxid, &result);
+        // ZooKeeper answers a failed auth and then drops the connection.
+        !(is_auth && result.is_err())
     }
 
-    fn multi_read(&self, session: i64, ops: &[MultiOp]) -> Response {
-        let tree = &self.db.tree;
-        let results = ops
-            .iter()
-            .map(|op| {
-                let (p, data) = match op {
-                    MultiOp::GetData(p) => (&p.path, true),
-                    MultiOp::GetChildren(p) => (&p.path, false),
-                    _ => return MultiResult::Error(ErrorCode::BadArguments.code()),
-                };
-                if let Err(e) = self.readable(session, p, perms::READ) {
-                    return MultiResult::Error(e.code());
-                }
-                match tree.get(p) {
-                    None => MultiResult::Error(ErrorCode::NoNode.code()),
-                    Some(n) if data => MultiResult::GetData(n.data.to_vec(), n.stat()),
-                    Some(n) => {
-                        MultiResult::GetChildren(n.children.iter().map(|c| c.to_string()).collect())
-                    }
-                }
-            })
-            .collect();
-        Response::Multi(results)
-    }
-
-    fn exists(&mut self, session: i64, r: &PathWatchRequest) -> Reply {
-        if r.path.contains('\0') {
-            return Err(ErrorCode::BadArguments);
-        }
-        if self.db.tree.get(&r.path).is_some() {
-            self.readable(session, &r.path, perms::READ)?;
-        }
-        if r.watch {
-            self.watch(session, WatchKind::Data, &r.path);
-        }
-        let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        Ok(Response::Stat(node.stat()))
-    }
-
-    fn get_data(&mut self, session: i64, r: &PathWatchRequest) -> Reply {
-        self.readable(session, &r.path, perms::READ)?;
-        let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        let response = Response::GetData(node.data.to_vec(), node.stat());
-        if r.watch {
-            self.watch(session, WatchKind::Data, &r.path);
-        }
-        Ok(response)
-    }
-
-    fn children(&mut self, session: i64, r: &PathWatchRequest) -> Result<(Vec<String>, Stat), ErrorCode> {
-        self.readable(session, &r.path, perms::READ)?;
-        let node = self.db.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        let children: Vec<String> = node.children.iter().map(|c| c.to_string()).collect();
-        let stat = node.stat();
-        assert_eq!(stat.num_children as usize, children.len());
-        if r.watch {
-            self.watch(session, WatchKind::Child, &r.path);
-        }
-        Ok((children, stat))
-    }
-
-    fn remove_watches(&mut self, session: i64, r: &RemoveWatchesRequest, dry_run: bool) -> Reply {
-        valid(&r.path)?;
-        let kind = coordinator::watch::WatcherType::from_i32(r.watcher_type).ok_or(ErrorCode::BadArguments)?;
-        let kinds = covers(r.watcher_type).expect("WatcherType::from_i32 accepted it");
-        let mine: Vec<_> = kinds
-            .iter()
-            .map(|k| (*k, r.path.clone(), session))
-            .filter(|w| self.shadow.contains(w))
-            .collect();
-        let found = self.watches.remove(session, &r.path, kind, dry_run);
-        assert_eq!(found, !mine.is_empty(), "remove_watches({r:?}, dry_run={dry_run})");
-        if !dry_run {
-            for w in &mine {
-                self.shadow.remove(w);
-            }
-        }
-        if found {
-            Ok(Response::Empty)
-        } else {
-            Err(ErrorCode::NoWatcher)
-        }
-    }
-
-    fn set_watches(&mut self, session: i64, w: SetWatches2) {
+    /// The shadow side of setWatches: registers what should be registered
+    /// and returns the notifications due at once, in the machine's order.
+    fn set_watches(&mut self, session: i64, w: &coordinator::proto::records::SetWatches2) -> Vec<Notification> {
+        let tree = &self.m.db.tree;
         let rel = w.relative_zxid;
+        let mut notes = Vec::new();
+        let mut add = Vec::new();
+        let note = |event_type, p: &String| Notification { session, event_type, path: p.clone() };
         for p in &w.data_watches {
-            // A missing or changed node is notified at once instead.
-            if self.db.tree.get(p).is_some_and(|n| n.stat.mzxid <= rel) {
-                self.watch(session, WatchKind::Data, p);
+            match tree.get(p) {
+                None => notes.push(note(event_type::NODE_DELETED, p)),
+                Some(n) if n.stat.mzxid > rel => notes.push(note(event_type::NODE_DATA_CHANGED, p)),
+                Some(_) => add.push((WatchKind::Data, p.clone(), session)),
             }
         }
         for p in &w.exist_watches {
-            if self.db.tree.get(p).is_none() {
-                self.watch(session, WatchKind::Data, p);
+            match tree.get(p) {
+                Some(_) => notes.push(note(event_type::NODE_CREATED, p)),
+                None => add.push((WatchKind::Data, p.clone(), session)),
             }
         }
         for p in &w.child_watches {
-            match self.db.tree.get(p) {
-                Some(n) if n.stat.pzxid <= rel => self.watch(session, WatchKind::Child, p),
-                _ => {}
+            match tree.get(p) {
+                None => notes.push(note(event_type::NODE_DELETED, p)),
+                Some(n) if n.stat.pzxid > rel => notes.push(note(event_type::NODE_CHILDREN_CHANGED, p)),
+                Some(_) => add.push((WatchKind::Child, p.clone(), session)),
             }
         }
         for p in &w.persistent_watches {
-            self.watch(session, WatchKind::Persistent, p);
+            add.push((WatchKind::Persistent, p.clone(), session));
         }
         for p in &w.persistent_recursive_watches {
-            self.watch(session, WatchKind::PersistentRecursive, p);
+            add.push((WatchKind::PersistentRecursive, p.clone(), session));
         }
-    }
-
-    fn auth(&mut self, session: i64, a: AuthPacket) -> Result<(), ErrorCode> {
-        let credentials = String::from_utf8(a.auth).map_err(|_| ErrorCode::AuthFailed)?;
-        let info = match a.scheme.as_str() {
-            "digest" => ClientInfo {
-                auth_scheme: "digest".into(),
-                user: digest_id(&credentials).ok_or(ErrorCode::AuthFailed)?,
-            },
-            _ => return Err(ErrorCode::AuthFailed),
-        };
-        if let Some(live) = self.live.get_mut(&session) {
-            if !live.contains(&info) {
-                live.push(info);
-            }
-        }
-        Ok(())
+        self.shadow.extend(add);
+        notes
     }
 
     // ---- invariants ----------------------------------------------------
 
     fn check(&self) {
-        let tree = &self.db.tree;
+        let tree = &self.m.db.tree;
         let mut child_count: HashMap<&str, usize> = HashMap::new();
         let mut ephemerals = 0;
         for (p, n) in tree.nodes() {
             assert!(path::validate(p).is_ok(), "invalid path {p:?} in the tree");
             let s = &n.stat;
-            assert!(s.czxid <= s.mzxid && s.mzxid <= self.db.last_zxid, "{p}: {s:?}");
-            assert!(s.czxid <= s.pzxid && s.pzxid <= self.db.last_zxid, "{p}: {s:?}");
+            assert!(s.czxid <= s.mzxid && s.mzxid <= self.m.db.last_zxid, "{p}: {s:?}");
+            assert!(s.czxid <= s.pzxid && s.pzxid <= self.m.db.last_zxid, "{p}: {s:?}");
             assert_eq!(n.stat().num_children as usize, n.children.len());
             for c in n.children.iter() {
                 assert!(tree.get(&path::join(p, c)).is_some(), "{p} lists missing child {c}");
@@ -591,7 +383,7 @@ impl Sim {
             match Owner::from_raw(s.ephemeral_owner) {
                 Owner::Session(id) => {
                     ephemerals += 1;
-                    assert!(self.db.sessions.contains_key(&id), "{p} owned by dead session {id:#x}");
+                    assert!(self.m.db.sessions.contains_key(&id), "{p} owned by dead session {id:#x}");
                     assert!(n.children.is_empty(), "ephemeral {p} has children");
                     assert!(tree.ephemerals_of(id).any(|e| e == p), "{p} missing from ephemerals index");
                 }
@@ -613,11 +405,10 @@ impl Sim {
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             assert!(tree.get(p).is_some(), "system node {p} is gone");
         }
-        let db_sessions: BTreeSet<i64> = self.db.sessions.keys().copied().collect();
-        let live: BTreeSet<i64> = self.live.keys().copied().collect();
-        assert_eq!(db_sessions, live);
-        assert_eq!(self.watches.count(), self.shadow.len(), "watch count");
-        assert_eq!(self.watches.by_session().map(|(_, n)| n).sum::<usize>(), self.shadow.len());
+        assert_eq!(self.m.watches.count(), self.shadow.len(), "watch count");
+        assert_eq!(self.m.watches.by_session().map(|(_, n)| n).sum::<usize>(), self.shadow.len());
+        // Every committed transaction, applied on its own, gives the same state.
+        same_db(&self.m.db, &self.replica, "replica");
     }
 
     /// The snapshot and the log each rebuild the same state, and so does a
@@ -625,8 +416,8 @@ impl Sim {
     /// `storage::Storage::open` recovers: entries at or below the snapshot's
     /// zxid are skipped).
     fn check_durable(&self, mid: Option<&[u8]>) {
-        let back = ZkDb::from_snapshot(&self.db.snapshot()).expect("own snapshot loads");
-        same_db(&self.db, &back, "snapshot");
+        let back = ZkDb::from_snapshot(&self.m.db.snapshot()).expect("own snapshot loads");
+        same_db(&self.m.db, &back, "snapshot");
         let log = txnlog::parse(&self.log);
         assert_eq!(log.problem, None);
         assert_eq!(log.valid_len as usize, self.log.len());
@@ -634,15 +425,24 @@ impl Sim {
         for e in &log.entries {
             replayed.apply(e, &mut Vec::new());
         }
-        same_db(&self.db, &replayed, "log replay");
+        same_db(&self.m.db, &replayed, "log replay");
         if let Some(mid) = mid {
             let mut recovered = ZkDb::from_snapshot(mid).expect("midway snapshot loads");
             let since = recovered.last_zxid;
             for e in log.entries.iter().filter(|e| e.zxid > since) {
                 recovered.apply(e, &mut Vec::new());
             }
-            same_db(&self.db, &recovered, "midway snapshot + log");
+            same_db(&self.m.db, &recovered, "midway snapshot + log");
         }
+    }
+}
+
+fn describe(change: &Change) -> (i32, &String) {
+    match change {
+        Change::Created(p) => (event_type::NODE_CREATED, p),
+        Change::DataChanged(p) => (event_type::NODE_DATA_CHANGED, p),
+        Change::Deleted(p) => (event_type::NODE_DELETED, p),
+        Change::ChildrenChanged(p) => (event_type::NODE_CHILDREN_CHANGED, p),
     }
 }
 
@@ -723,7 +523,7 @@ fuzz_target!(|data: &[u8]| {
     let mut mid = None;
     for (i, frame) in frames.iter().enumerate() {
         if i == frames.len() / 2 {
-            mid = Some(sim.db.snapshot());
+            mid = Some(sim.m.db.snapshot());
         }
         match attached {
             None => {
