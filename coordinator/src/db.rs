@@ -3,6 +3,7 @@
 //! snapshot.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::proto::{Acl, DecodeError, Jute, Reader, PASSWORD_LEN};
@@ -61,51 +62,47 @@ impl ZkDb {
         self.last_zxid = self.last_zxid.max(entry.zxid);
     }
 
-    /// Serializes the whole state: magic, zxid, sessions, the distinct ACLs,
-    /// nodes (each naming its ACL by index, as ZooKeeper's ACL cache does),
-    /// then a CRC32 of everything before it. The buffer is sized exactly in a
-    /// first pass and nothing is allocated per node: this runs on the state
-    /// machine, so its cost is a pause for every client.
-    pub fn snapshot(&self) -> Vec<u8> {
+    /// Serializes the whole state into `out`: magic, zxid, sessions, the
+    /// distinct ACLs, nodes (each naming its ACL by index, as ZooKeeper's ACL
+    /// cache does), then a CRC32 of everything before it. Nothing is
+    /// allocated per node: this runs on the state machine, so its cost is a
+    /// pause for every client.
+    pub fn write_snapshot(&self, out: &mut impl Write) -> io::Result<()> {
         // ACL lists are shared, so pointer identity finds the distinct ones
         // without hashing their contents per node.
         let mut acl_index: HashMap<*const Acl, i32> = HashMap::new();
         let mut acls: Vec<&[Acl]> = Vec::new();
-        let mut size = 64 + self.sessions.len() * 32;
-        for (path, node) in self.tree.nodes() {
+        for (_, node) in self.tree.nodes() {
             acl_index.entry(node.acl.as_ptr()).or_insert_with(|| {
                 acls.push(&node.acl);
                 acls.len() as i32 - 1
             });
-            size += 4 + path.len() + 4 + node.data.len() + 4 + NODE_STAT_BYTES;
         }
-        let acl_bytes = acls.iter().flat_map(|l| l.iter());
-        size += acl_bytes
-            .map(|a| 16 + a.scheme.len() + a.id.len())
-            .sum::<usize>();
-
-        let mut buf = Vec::with_capacity(size);
-        buf.extend_from_slice(SNAPSHOT_MAGIC);
-        buf.extend_from_slice(&self.last_zxid.to_be_bytes());
-        put_len(&mut buf, self.sessions.len());
+        let mut w = Checksummed {
+            out,
+            crc: crc32fast::Hasher::new(),
+        };
+        w.put(SNAPSHOT_MAGIC)?;
+        w.put(&self.last_zxid.to_be_bytes())?;
+        w.put_len(self.sessions.len())?;
         for (id, s) in &self.sessions {
-            buf.extend_from_slice(&id.to_be_bytes());
-            buf.extend_from_slice(&s.timeout_ms.to_be_bytes());
-            put_bytes(&mut buf, &s.password);
+            w.put(&id.to_be_bytes())?;
+            w.put(&s.timeout_ms.to_be_bytes())?;
+            w.put_bytes(&s.password)?;
         }
-        put_len(&mut buf, acls.len());
+        w.put_len(acls.len())?;
         for list in &acls {
-            buf.extend_from_slice(&(list.len() as i32).to_be_bytes());
+            w.put(&(list.len() as i32).to_be_bytes())?;
             for a in list.iter() {
-                buf.extend_from_slice(&a.perms.to_be_bytes());
-                put_bytes(&mut buf, a.scheme.as_bytes());
-                put_bytes(&mut buf, a.id.as_bytes());
+                w.put(&a.perms.to_be_bytes())?;
+                w.put_bytes(a.scheme.as_bytes())?;
+                w.put_bytes(a.id.as_bytes())?;
             }
         }
-        put_len(&mut buf, self.tree.len());
+        w.put_len(self.tree.len())?;
         for (path, node) in self.tree.nodes() {
-            put_bytes(&mut buf, path.as_bytes());
-            put_bytes(&mut buf, &node.data);
+            w.put_bytes(path.as_bytes())?;
+            w.put_bytes(&node.data)?;
             let index = acl_index.get(&node.acl.as_ptr()).copied().unwrap_or(0);
             let s = &node.stat;
             let mut fixed = [0u8; 4 + NODE_STAT_BYTES];
@@ -124,10 +121,17 @@ impl ZkDb {
             for (i, v) in [s.version, s.cversion, s.aversion].into_iter().enumerate() {
                 fixed[52 + i * 4..56 + i * 4].copy_from_slice(&v.to_be_bytes());
             }
-            buf.extend_from_slice(&fixed);
+            w.put(&fixed)?;
         }
-        let crc = crc32fast::hash(&buf);
-        buf.extend_from_slice(&crc.to_be_bytes());
+        let crc = w.crc.finalize();
+        w.out.write_all(&crc.to_be_bytes())
+    }
+
+    /// The snapshot as one buffer (tests, fuzzing).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = self.write_snapshot(&mut buf);
         buf
     }
 
@@ -193,14 +197,27 @@ impl ZkDb {
     }
 }
 
-fn put_len(buf: &mut Vec<u8>, n: usize) {
-    buf.extend_from_slice(&(n as i64).to_be_bytes());
+/// A writer that keeps the CRC32 of everything written through it.
+struct Checksummed<'a, W: Write> {
+    out: &'a mut W,
+    crc: crc32fast::Hasher,
 }
 
-/// A jute `buffer`: length, then the bytes.
-fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
-    buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-    buf.extend_from_slice(bytes);
+impl<W: Write> Checksummed<'_, W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    fn put_len(&mut self, n: usize) -> io::Result<()> {
+        self.put(&(n as i64).to_be_bytes())
+    }
+
+    /// A jute `buffer`: length, then the bytes.
+    fn put_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.put(&(bytes.len() as i32).to_be_bytes())?;
+        self.put(bytes)
+    }
 }
 
 fn count(r: &mut Reader<'_>) -> Result<usize, DecodeError> {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -21,8 +21,10 @@ use crate::machine::Machine;
 use crate::proto::op_code::PING_XID;
 use crate::proto::records::WatcherEvent;
 use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, Request, Response, PASSWORD_LEN};
+use crate::storage::snapshot::SnapshotStream;
 use crate::storage::syncer::{Batch, Syncer};
 use crate::storage::txnlog;
+use crate::storage::Storage;
 use crate::watch::SYNC_CONNECTED;
 
 use super::outbound::{ConnHandle, CoreMsg, Deliveries, Delivery, Outbound, SessionClock};
@@ -47,6 +49,9 @@ pub struct Core {
     pub(super) sessions: HashMap<i64, LiveSession>,
     /// Expiry buckets: deadline (ms, a multiple of tickTime) -> sessions to check.
     expiry: BTreeMap<i64, Vec<i64>>,
+    storage: Storage,
+    /// Snapshot writer threads take turns.
+    snapshot_lock: Arc<Mutex<()>>,
     syncer: Syncer<Deliveries>,
     log: BytesMut,
     out: Vec<Delivery>,
@@ -65,7 +70,13 @@ pub(super) fn wall_ms() -> i64 {
 }
 
 impl Core {
-    pub fn new(cfg: Config, db: ZkDb, syncer: Syncer<Deliveries>, stats: Arc<ServerStats>) -> Self {
+    pub fn new(
+        cfg: Config,
+        db: ZkDb,
+        storage: Storage,
+        syncer: Syncer<Deliveries>,
+        stats: Arc<ServerStats>,
+    ) -> Self {
         // ZooKeeper's session id layout: server id in the top byte, then time.
         let next_session =
             (((wall_ms() as u64) << 24) >> 8) as i64 | (i64::from(cfg.server_id) << 56);
@@ -75,6 +86,8 @@ impl Core {
             cfg,
             sessions: HashMap::new(),
             expiry: BTreeMap::new(),
+            storage,
+            snapshot_lock: Arc::default(),
             syncer,
             log: BytesMut::new(),
             out: Vec::new(),
@@ -253,19 +266,13 @@ impl Core {
     /// Releases this round: directly when nothing is waiting on the log,
     /// otherwise through the group-commit thread, in order.
     fn end_round(&mut self) {
-        let snapshot = (self.since_snapshot >= self.snapshot_after).then(|| {
+        let snapshot = if self.since_snapshot >= self.snapshot_after {
             self.since_snapshot = 0;
             self.snapshot_after = self.next_snapshot_threshold();
-            let started = Instant::now();
-            let bytes = self.machine.db.snapshot();
-            tracing::info!(
-                zxid = format_args!("{:#x}", self.machine.db.last_zxid),
-                nodes = self.machine.db.tree.len(),
-                took_ms = started.elapsed().as_millis() as u64,
-                "snapshot serialized"
-            );
-            (self.machine.db.last_zxid, bytes)
-        });
+            self.take_snapshot()
+        } else {
+            None
+        };
         if self.out.is_empty() && self.log.is_empty() && snapshot.is_none() {
             return;
         }
@@ -282,6 +289,35 @@ impl Core {
                 snapshot,
                 deliveries,
             });
+        }
+    }
+
+    /// Streams the database to a snapshot file (written, synced and published
+    /// by its own thread); returns the zxid the log should roll after.
+    fn take_snapshot(&mut self) -> Option<i64> {
+        let zxid = self.machine.db.last_zxid;
+        let started = Instant::now();
+        let written = SnapshotStream::start(self.storage.clone(), zxid, self.snapshot_lock.clone())
+            .and_then(|mut stream| {
+                self.machine.db.write_snapshot(&mut stream)?;
+                stream.finish()
+            });
+        match written {
+            Ok(_writer) => {
+                let took_ms = started.elapsed().as_millis() as u64;
+                let nodes = self.machine.db.tree.len();
+                tracing::info!(
+                    zxid = format_args!("{zxid:#x}"),
+                    nodes,
+                    took_ms,
+                    "snapshot serialized"
+                );
+                Some(zxid)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed; the log still holds every transaction");
+                None
+            }
         }
     }
 

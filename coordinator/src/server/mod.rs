@@ -74,7 +74,7 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let storage = Storage::open(&cfg.data_dir, &cfg.data_log_dir, cfg.snap_retain_count)?;
     let (db, writer) = storage.recover()?;
-    let syncer = Syncer::start(storage, writer).map_err(ServerError::Thread)?;
+    let syncer = Syncer::start(writer).map_err(ServerError::Thread)?;
     let stats = Arc::new(stats::ServerStats::default());
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
     let ctx = Arc::new(connection::ConnContext {
@@ -85,7 +85,7 @@ pub async fn run(
         epoch: Instant::now(),
     });
     let max_per_ip = cfg.max_client_cnxns;
-    let core = core::Core::new(cfg, db, syncer, stats.clone());
+    let core = core::Core::new(cfg, db, storage, syncer, stats.clone());
     let core_stop = CancellationToken::new();
     let core_task = tokio::spawn(core.run(core_rx, core_stop.clone()));
 

@@ -1,15 +1,13 @@
 //! Group commit: one thread writes the log records of every batch waiting for
 //! it, issues a single `fdatasync` for all of them, and only then releases the
-//! replies those records made possible. Snapshots are handed to a second
-//! thread so a large one never stalls the log.
+//! replies those records made possible.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 
 use bytes::BytesMut;
 
 use super::txnlog::LogWriter;
-use super::{snapshot, Storage};
 
 /// Work released once a batch is durable.
 pub trait Deliver: Send + 'static {
@@ -21,8 +19,9 @@ pub trait Deliver: Send + 'static {
 pub struct Batch<D> {
     /// Framed log records; empty for a round of reads only.
     pub log: BytesMut,
-    /// A snapshot taken at the end of this round: (zxid, bytes).
-    pub snapshot: Option<(i64, Vec<u8>)>,
+    /// A snapshot was taken at the end of this round at this zxid: the log
+    /// rolls to a new file right after the round's records.
+    pub snapshot: Option<i64>,
     pub deliveries: D,
 }
 
@@ -36,13 +35,13 @@ pub struct Syncer<D> {
 }
 
 impl<D: Deliver> Syncer<D> {
-    pub fn start(storage: Storage, writer: LogWriter) -> std::io::Result<Self> {
+    pub fn start(writer: LogWriter) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let done = Arc::new(AtomicU64::new(0));
         let counter = done.clone();
         let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
-            .spawn(move || run(rx, writer, storage, counter))?;
+            .spawn(move || run(rx, writer, counter))?;
         Ok(Self {
             tx,
             submitted: 0,
@@ -80,13 +79,7 @@ fn fail_stop(what: &str, e: &std::io::Error) -> ! {
     std::process::exit(70)
 }
 
-fn run<D: Deliver>(
-    rx: mpsc::Receiver<Batch<D>>,
-    mut writer: LogWriter,
-    storage: Storage,
-    done: Arc<AtomicU64>,
-) {
-    let snapshot_lock = Arc::new(Mutex::new(()));
+fn run<D: Deliver>(rx: mpsc::Receiver<Batch<D>>, mut writer: LogWriter, done: Arc<AtomicU64>) {
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
         // Everything queued while the last fsync ran shares the next one.
@@ -113,39 +106,13 @@ fn run<D: Deliver>(
         }
         let count = batches.len() as u64;
         for b in batches {
-            if let Some((zxid, bytes)) = b.snapshot {
+            if let Some(zxid) = b.snapshot {
                 if let Err(e) = writer.roll(zxid + 1) {
                     fail_stop("roll", &e);
                 }
-                spawn_snapshot(storage.clone(), zxid, bytes, snapshot_lock.clone());
             }
             b.deliveries.deliver();
         }
         done.fetch_add(count, Ordering::Release);
-    }
-}
-
-fn spawn_snapshot(storage: Storage, zxid: i64, bytes: Vec<u8>, lock: Arc<Mutex<()>>) {
-    let job = move || {
-        // One snapshot at a time; a poisoned lock only means an earlier job panicked.
-        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        match snapshot::write(storage.snap_dir(), zxid, &bytes) {
-            Ok(path) => {
-                tracing::info!(path = %path.display(), bytes = bytes.len(), "snapshot written")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "snapshot write failed; the log still holds every transaction");
-                return;
-            }
-        }
-        if let Err(e) = storage.purge() {
-            tracing::warn!(error = %e, "purging old snapshots and logs failed");
-        }
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("snapshot".into())
-        .spawn(job)
-    {
-        tracing::error!(error = %e, "cannot start the snapshot thread");
     }
 }
