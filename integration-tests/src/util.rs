@@ -131,14 +131,11 @@ pub async fn zk_connect(
     addr: SocketAddr,
     session_timeout: Duration,
 ) -> Result<zookeeper_client::Client> {
-    let target = addr.to_string();
-    let connect = zookeeper_client::Client::connector()
-        .with_session_timeout(session_timeout)
-        .connect(&target);
-    tokio::time::timeout(Duration::from_secs(30), connect)
-        .await
-        .map_err(|_| anyhow!("no session with {addr} within 30s"))?
-        .with_context(|| format!("connecting to {addr}"))
+    connect_with(
+        addr,
+        zookeeper_client::Client::connector().with_session_timeout(session_timeout),
+    )
+    .await
 }
 
 /// Like [`zk_connect`] but the session is not closed when the client is dropped, so dropping
@@ -147,12 +144,18 @@ pub async fn zk_connect_detached(
     addr: SocketAddr,
     session_timeout: Duration,
 ) -> Result<zookeeper_client::Client> {
-    let target = addr.to_string();
-    let connect = zookeeper_client::Client::connector()
+    let connector = zookeeper_client::Client::connector()
         .with_session_timeout(session_timeout)
-        .with_detached()
-        .connect(&target);
-    tokio::time::timeout(Duration::from_secs(30), connect)
+        .with_detached();
+    connect_with(addr, connector).await
+}
+
+async fn connect_with(
+    addr: SocketAddr,
+    connector: zookeeper_client::Connector,
+) -> Result<zookeeper_client::Client> {
+    let target = addr.to_string();
+    tokio::time::timeout(Duration::from_secs(30), connector.connect(&target))
         .await
         .map_err(|_| anyhow!("no session with {addr} within 30s"))?
         .with_context(|| format!("connecting to {addr}"))

@@ -25,6 +25,30 @@ struct Ack {
     mzxid: i64,
 }
 
+/// Creates each (path, data) node and records what its acknowledgement promised.
+async fn create_acked(
+    c: &Client,
+    nodes: impl Iterator<Item = (String, String)>,
+) -> BTreeMap<String, Ack> {
+    let mut acks = BTreeMap::new();
+    for (path, data) in nodes {
+        let data = data.into_bytes();
+        let (stat, _) = c
+            .create(&path, &data, &open(CreateMode::Persistent))
+            .await
+            .expect("create");
+        acks.insert(
+            path,
+            Ack {
+                version: 0,
+                data,
+                mzxid: stat.mzxid,
+            },
+        );
+    }
+    acks
+}
+
 async fn assert_all_present(c: &Client, acks: &BTreeMap<String, Ack>) {
     for (path, ack) in acks {
         let (data, stat) = c
@@ -235,23 +259,7 @@ async fn torn_log_tail_is_recovered() {
     c.create("/t", b"", &open(CreateMode::Persistent))
         .await
         .expect("create /t");
-    let mut acks = BTreeMap::new();
-    for i in 0..60 {
-        let path = format!("/t/n{i}");
-        let data = format!("d{i}").into_bytes();
-        let (stat, _) = c
-            .create(&path, &data, &open(CreateMode::Persistent))
-            .await
-            .expect("create");
-        acks.insert(
-            path,
-            Ack {
-                version: 0,
-                data,
-                mzxid: stat.mzxid,
-            },
-        );
-    }
+    let mut acks = create_acked(&c, (0..60).map(|i| (format!("/t/n{i}"), format!("d{i}")))).await;
     for i in 0..10 {
         let path = format!("/t/n{i}");
         c.delete(&path, None).await.expect("delete");
@@ -310,23 +318,16 @@ async fn snapshot_fallback(damage: fn(&std::path::Path, u64)) {
     c.create("/s", b"", &open(CreateMode::Persistent))
         .await
         .expect("create /s");
-    let mut acks = BTreeMap::new();
-    for i in 0..400 {
-        let path = format!("/s/n{i:03}");
-        let data = format!("payload-{i}-{}", "x".repeat(i % 50)).into_bytes();
-        let (stat, _) = c
-            .create(&path, &data, &open(CreateMode::Persistent))
-            .await
-            .expect("create");
-        acks.insert(
-            path,
-            Ack {
-                version: 0,
-                data,
-                mzxid: stat.mzxid,
-            },
-        );
-    }
+    let acks = create_acked(
+        &c,
+        (0..400).map(|i| {
+            (
+                format!("/s/n{i:03}"),
+                format!("payload-{i}-{}", "x".repeat(i % 50)),
+            )
+        }),
+    )
+    .await;
     let snap_dir = server.data_dir().join("version-2");
     let two = wait_until(Duration::from_secs(30), || {
         zxid_files(&snap_dir, "snapshot")
