@@ -112,10 +112,15 @@ impl Core {
     }
 
     /// ZooKeeper randomizes the snapshot point within [snapCount/2, snapCount]
-    /// so that an ensemble's members do not all snapshot at once.
+    /// so that an ensemble's members do not all snapshot at once. A snapshot
+    /// pauses the state machine for time proportional to the tree, so it also
+    /// waits for at least as many transactions as the tree has nodes: the
+    /// pause per write stays constant however large the tree grows, and
+    /// recovery never replays more than about one tree's worth of log.
     fn next_snapshot_threshold(&self) -> u64 {
         let half = self.cfg.snap_count / 2;
-        half + rand::rng().random_range(0..=half)
+        let randomized = half + rand::rng().random_range(0..=half);
+        randomized.max(self.machine.db.tree.len() as u64)
     }
 
     pub(super) fn now_ms(&self) -> i64 {
