@@ -42,15 +42,19 @@ fn cli_mt_round_trip_and_watch_events() {
         )
         .expect("send commands");
 
+    // Answers and watch events are printed by the client's own threads, so
+    // wait until every marker has shown up rather than for a particular last line.
+    let markers = [
+        "Error -101 for /cc",
+        "DELETED_EVENT state = CONNECTED_STATE for path /cc",
+        "CHILD_EVENT state = CONNECTED_STATE for path /",
+    ];
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut out = Vec::new();
-    while !out
-        .iter()
-        .any(|l: &String| l.contains("Error -101 for /cc"))
-    {
+    let mut out: Vec<String> = Vec::new();
+    while !markers.iter().all(|m| out.iter().any(|l| l.contains(m))) {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => out.push(line),
-            Err(_) => panic!("cli_mt did not finish; output so far:\n{}", out.join("\n")),
+            Err(_) => panic!("cli_mt output incomplete:\n{}", out.join("\n")),
         }
     }
     drop(stdin);
