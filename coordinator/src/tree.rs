@@ -192,11 +192,6 @@ impl DataTree {
         tree
     }
 
-    /// Paths clients may read but never change.
-    pub fn is_system(path: &str) -> bool {
-        path == "/" || path == "/zookeeper" || path.starts_with("/zookeeper/")
-    }
-
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path).map(|n| &**n)
     }
