@@ -7,6 +7,8 @@
 //! `/usr/share/java/zookeeper.jar`) instead. The kazoo and zkCli tests need Debian's
 //! `python3-kazoo` and `zookeeper` packages (and a JRE) whichever server is tested.
 
+pub mod kafka;
+pub mod process;
 pub mod raw;
 mod util;
 
@@ -15,20 +17,16 @@ pub use zookeeper_client as zk;
 pub use crate::util::*;
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
 
-/// Generous: under `ZK_IMPL=apache` a JVM starts per test, two cores, tests in parallel.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::process::STARTUP_TIMEOUT;
 
 /// Which server the harness runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,41 +157,15 @@ impl Coordinator {
 
     /// Crash: SIGKILL and reap.
     pub fn kill9(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            // kill() fails only if the process was already reaped, which is fine for a crash.
-            let _ = child.kill();
-            child.wait().context("reaping killed server")?;
-        }
-        Ok(())
+        process::kill9(self.child.take())
     }
 
     /// Clean shutdown: SIGTERM and wait (bounded). Returns the exit status.
     pub fn terminate(&mut self) -> Result<ExitStatus> {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             bail!("server is not running")
         };
-        let status = Command::new("kill")
-            .args(["-s", "TERM", &child.id().to_string()])
-            .status()
-            .context("running kill -s TERM")?;
-        if !status.success() {
-            bail!("kill -s TERM {} failed: {status}", child.id());
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            if let Some(st) = child.try_wait()? {
-                return Ok(st);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "server did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}",
-                    self.stderr_tail(40)
-                );
-            }
-            thread::sleep(POLL);
-        }
+        process::terminate(child, &self.stderr_path())
     }
 
     /// Start again on the same data dirs, preferring the previous port so that connected
@@ -204,20 +176,7 @@ impl Coordinator {
             self.terminate()?;
         }
         let port = self.addr.port();
-        // The old port can be briefly unavailable; keep trying it before giving it up.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut last_err = None;
-        while Instant::now() < deadline {
-            match self.start(Some(port)) {
-                Ok(()) => return Ok(()),
-                // Only a taken port is worth retrying; any other failure is the server's.
-                Err(e) if format!("{e:#}").contains("in use") => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-        eprintln!("restart: port {port} unusable ({last_err:?}); falling back to a fresh port");
-        self.start(None)
+        process::restart_on(port, |p| self.start(p))
     }
 
     /// Path of the current incarnation's stderr log.
@@ -229,14 +188,7 @@ impl Coordinator {
 
     /// Last `n` lines of the current incarnation's stderr, for failure messages.
     pub fn stderr_tail(&self, n: usize) -> String {
-        let text = fs::read_to_string(self.stderr_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(n);
-        format!(
-            "--- {} (last {n} lines) ---\n{}",
-            self.stderr_path().display(),
-            lines[from..].join("\n")
-        )
+        process::tail(&self.stderr_path(), n)
     }
 
     fn start(&mut self, port: Option<u16>) -> Result<()> {
@@ -280,67 +232,7 @@ impl Coordinator {
             cmd.arg("--config").arg(path);
         }
         cmd.args(&self.opts.extra_args);
-        let stderr = File::create(self.stderr_path())?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no stdout pipe"))?;
-
-        // A thread keeps draining stdout for the server's whole life so it never blocks on a
-        // full pipe; the first `listening` line is handed back through the channel.
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("listening addr=") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(line);
-                    }
-                }
-            }
-        });
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let line = loop {
-            match rx.recv_timeout(POLL) {
-                Ok(line) => break line,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait()?;
-                    bail!(
-                        "coord exited ({status}) before listening\n{}",
-                        self.stderr_tail(40)
-                    );
-                }
-            }
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "coord exited ({status}) before listening\n{}",
-                    self.stderr_tail(40)
-                );
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "coord printed no `listening addr=` line within {STARTUP_TIMEOUT:?}\n{}",
-                    self.stderr_tail(40)
-                );
-            }
-        };
-        let addr_text = line.trim_start_matches("listening addr=").trim();
-        let mut addr: SocketAddr = addr_text
-            .parse()
-            .with_context(|| format!("bad listening line {line:?}"))?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        }
+        let (child, addr) = process::spawn_announcing(cmd, &self.stderr_path())?;
         self.addr = addr;
         self.child = Some(child);
         Ok(())

@@ -1,0 +1,123 @@
+//! Produce: validate and append each partition's batches on the leader,
+//! idempotent producers checked by the log; per-partition errors stay in
+//! the answer; acks=0 gets no answer at all.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::valid_topic_name;
+use crate::server::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let now = crate::now_ms();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for topic in req.topic_data {
+        let name = topic.name.0.as_str();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let mut r = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1);
+            if version >= 5 {
+                r.log_start_offset = -1;
+            }
+            let outcome = append(broker, name, pd.index, pd.records.as_ref(), acks, now);
+            match outcome {
+                Ok(info) => {
+                    r.base_offset = info.base_offset;
+                    r.log_append_time_ms = info.log_append_time;
+                    if version >= 5 {
+                        r.log_start_offset = info.log_start_offset;
+                    }
+                }
+                Err((code, message)) => {
+                    tracing::debug!(
+                        topic = name,
+                        partition = pd.index,
+                        code,
+                        message,
+                        "produce refused"
+                    );
+                    r.error_code = code;
+                    if version >= 8 {
+                        r.error_message = Some(StrBytes::from_string(message));
+                    }
+                }
+            }
+            partitions.push(r);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions),
+        );
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+fn append(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    records: Option<&bytes::Bytes>,
+    acks: i16,
+    now: i64,
+) -> Result<crate::log::AppendInfo, (i16, String)> {
+    if !matches!(acks, -1..=1) {
+        return Err((
+            ResponseError::InvalidRequiredAcks.code(),
+            format!("acks={acks}"),
+        ));
+    }
+    if !valid_topic_name(topic) {
+        return Err((
+            ResponseError::InvalidTopicException.code(),
+            "invalid topic name".into(),
+        ));
+    }
+    let Some(replica) = broker.replicas.get(topic, partition) else {
+        let img = broker.cluster.image();
+        let known = img
+            .topic(topic)
+            .is_some_and(|t| t.partition(partition).is_some());
+        let code = if known {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        return Err((code.code(), code.to_string()));
+    };
+    if !replica.is_leader() {
+        let code = ResponseError::NotLeaderOrFollower;
+        return Err((code.code(), code.to_string()));
+    }
+    let Some(records) = records else {
+        return Err((ResponseError::CorruptMessage.code(), "no records".into()));
+    };
+    let info = replica
+        .log
+        .append(records, replica.leader_epoch(), now)
+        .map_err(|e| {
+            if e.error_code() == ResponseError::KafkaStorageError.code() {
+                tracing::error!(topic, partition, error = %e, "append failed");
+            }
+            (e.error_code(), e.to_string())
+        })?;
+    // One replica: what the leader has is committed. Replication moves the
+    // high watermark with the ISR instead.
+    replica.log.set_high_watermark(replica.log.log_end_offset());
+    Ok(info)
+}

@@ -1,0 +1,405 @@
+//! The controller role (Kafka's ZooKeeper-mode `KafkaController`): elected
+//! through `/controller` with a `/controller_epoch` bump, it gives new
+//! partitions their first state, elects leaders from the ISR when brokers
+//! come and go, and finishes topic deletions. Every write is fenced by the
+//! epoch znode's version, so a deposed controller cannot overwrite a newer one.
+
+use std::collections::BTreeSet;
+
+use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, MultiWriteResult};
+
+use super::image::{self, MetadataImage, PartitionState};
+use super::znode::{self, ControllerZnode, PartitionStateZnode};
+
+/// This broker holds the controller role at `epoch`.
+#[derive(Debug)]
+pub struct Controller {
+    pub epoch: i32,
+    /// The fencing token: `/controller_epoch`'s version after our bump.
+    epoch_zk_version: i32,
+}
+
+/// Why a controller write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("another broker became controller")]
+    Moved,
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+}
+
+fn persistent() -> zookeeper_client::CreateOptions<'static> {
+    CreateMode::Persistent.with_acls(Acls::anyone_all())
+}
+
+impl Controller {
+    /// Kafka's `registerControllerAndIncrementControllerEpoch`: one multi
+    /// creates `/controller` and bumps the epoch; losing the race is `None`.
+    pub async fn try_elect(client: &Client, broker_id: i32) -> Result<Option<Controller>, ZkError> {
+        if image::read(client, znode::CONTROLLER).await?.is_some() {
+            return Ok(None);
+        }
+        let (epoch, version) = match image::read(client, znode::CONTROLLER_EPOCH).await? {
+            Some((data, version, _)) => {
+                let epoch = std::str::from_utf8(&data)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                    .unwrap_or(0);
+                (epoch, version)
+            }
+            None => {
+                match client
+                    .create(znode::CONTROLLER_EPOCH, b"0", &persistent())
+                    .await
+                {
+                    Ok(_) | Err(ZkError::NodeExists) => {}
+                    Err(e) => return Err(e),
+                }
+                return Box::pin(Self::try_elect(client, broker_id)).await;
+            }
+        };
+        let data = serde_json::to_vec(&ControllerZnode {
+            version: 2,
+            brokerid: broker_id,
+            timestamp: Some(znode::now_string()),
+            kraft_controller_epoch: -1,
+        })
+        .unwrap_or_default();
+        let mut multi = client.new_multi_writer();
+        multi.add_create(
+            znode::CONTROLLER,
+            &data,
+            &CreateMode::Ephemeral.with_acls(Acls::anyone_all()),
+        )?;
+        multi.add_set_data(
+            znode::CONTROLLER_EPOCH,
+            (epoch + 1).to_string().as_bytes(),
+            Some(version),
+        )?;
+        match multi.commit().await {
+            Ok(results) => {
+                let epoch_zk_version = results
+                    .into_iter()
+                    .find_map(|r| match r {
+                        MultiWriteResult::SetData { stat } => Some(stat.version),
+                        _ => None,
+                    })
+                    .unwrap_or(version + 1);
+                tracing::info!(
+                    broker = broker_id,
+                    epoch = epoch + 1,
+                    "became the controller"
+                );
+                Ok(Some(Controller {
+                    epoch: epoch + 1,
+                    epoch_zk_version,
+                }))
+            }
+            Err(e) => match ZkError::from(e) {
+                ZkError::NodeExists | ZkError::BadVersion => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Brings the coordinator's partition states in line with `img`: first
+    /// states for new partitions, leaders for partitions whose leader is
+    /// gone, dead brokers out of ISRs, and pending deletions done.
+    /// Idempotent: a stale image only makes some writes fail and be retried
+    /// on the next event.
+    pub async fn reconcile(
+        &self,
+        client: &Client,
+        img: &MetadataImage,
+    ) -> Result<(), ControllerError> {
+        let live: BTreeSet<i32> = img.brokers.keys().copied().collect();
+        for marker in image::children(client, znode::DELETE_TOPICS).await? {
+            self.delete_topic(client, &marker).await?;
+        }
+        for topic in img.topics.values() {
+            let mut new_states = Vec::new();
+            for (p, part) in topic.partitions.iter().enumerate() {
+                let p = i32::try_from(p).unwrap_or(i32::MAX);
+                match &part.state {
+                    None => {
+                        let isr: Vec<i32> = part
+                            .replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| live.contains(r))
+                            .collect();
+                        // Kafka leaves a partition with no live replica in
+                        // NewPartition until one appears.
+                        if let Some(&leader) = isr.first() {
+                            new_states.push((p, leader, isr));
+                        }
+                    }
+                    Some(state) => {
+                        if let Some(next) = self.next_state(&part.replicas, state, &live) {
+                            self.write_state(client, &topic.name, p, &next, Some(state.zk_version))
+                                .await?;
+                        }
+                    }
+                }
+            }
+            if !new_states.is_empty() {
+                self.create_states(client, &topic.name, new_states).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state a partition should move to given the live brokers, if any
+    /// change is due (Kafka's offline-partition election and
+    /// OfflineReplica ISR removal; unclean election stays off).
+    fn next_state(
+        &self,
+        replicas: &[i32],
+        s: &PartitionState,
+        live: &BTreeSet<i32>,
+    ) -> Option<PartitionStateZnode> {
+        let live_isr: Vec<i32> = s.isr.iter().copied().filter(|b| live.contains(b)).collect();
+        let leader_ok = s.leader >= 0 && live.contains(&s.leader);
+        if leader_ok && live_isr.len() == s.isr.len() {
+            return None;
+        }
+        let (leader, isr) = if leader_ok {
+            (s.leader, live_isr)
+        } else if let Some(&l) = replicas.iter().find(|r| live_isr.contains(r)) {
+            (l, live_isr)
+        } else {
+            // No live ISR member: no leader, and the last ISR is kept so a
+            // returning member (and only it) can lead again.
+            if s.leader == -1 {
+                return None;
+            }
+            (-1, s.isr.clone())
+        };
+        let isr = if isr.is_empty() { s.isr.clone() } else { isr };
+        Some(PartitionStateZnode {
+            controller_epoch: self.epoch,
+            leader,
+            version: 1,
+            leader_epoch: s.leader_epoch + 1,
+            isr,
+            leader_recovery_state: None,
+        })
+    }
+
+    async fn create_states(
+        &self,
+        client: &Client,
+        topic: &str,
+        states: Vec<(i32, i32, Vec<i32>)>,
+    ) -> Result<(), ControllerError> {
+        // Kafka ignores failures on these two levels: they may exist already.
+        let mut paths = vec![znode::partitions_path(topic)];
+        paths.extend(
+            states
+                .iter()
+                .map(|(p, _, _)| znode::partition_path(topic, *p)),
+        );
+        for path in paths {
+            match client.create(&path, b"", &persistent()).await {
+                Ok(_) | Err(ZkError::NodeExists) => {}
+                Err(ZkError::NoNode) => return Ok(()), // topic deleted meanwhile
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut multi = client.new_multi_writer();
+        multi.add_check_version(znode::CONTROLLER_EPOCH, self.epoch_zk_version)?;
+        for (p, leader, isr) in &states {
+            let z = PartitionStateZnode {
+                controller_epoch: self.epoch,
+                leader: *leader,
+                version: 1,
+                leader_epoch: 0,
+                isr: isr.clone(),
+                leader_recovery_state: None,
+            };
+            multi.add_create(&znode::state_path(topic, *p), &to_json(&z), &persistent())?;
+        }
+        match self.commit(multi).await {
+            Ok(()) => {
+                tracing::info!(topic, partitions = states.len(), "partitions online");
+                Ok(())
+            }
+            // A state already there (stale image) or the topic going away:
+            // the next image tells what is left to do.
+            Err(ControllerError::Zk(ZkError::NodeExists | ZkError::NoNode)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A fenced conditional write of one partition state.
+    pub async fn write_state(
+        &self,
+        client: &Client,
+        topic: &str,
+        partition: i32,
+        state: &PartitionStateZnode,
+        expected_version: Option<i32>,
+    ) -> Result<(), ControllerError> {
+        let mut multi = client.new_multi_writer();
+        multi.add_check_version(znode::CONTROLLER_EPOCH, self.epoch_zk_version)?;
+        multi.add_set_data(
+            &znode::state_path(topic, partition),
+            &to_json(state),
+            expected_version,
+        )?;
+        match self.commit(multi).await {
+            Ok(()) => {
+                tracing::info!(
+                    topic,
+                    partition,
+                    leader = state.leader,
+                    leader_epoch = state.leader_epoch,
+                    isr = ?state.isr,
+                    "partition state changed"
+                );
+                Ok(())
+            }
+            Err(ControllerError::Zk(ZkError::BadVersion | ZkError::NoNode)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Kafka's `TopicDeletionManager` end state: the topic's znodes, its
+    /// config and the marker go, fenced. Brokers drop their logs when the
+    /// topic leaves their image.
+    async fn delete_topic(&self, client: &Client, topic: &str) -> Result<(), ControllerError> {
+        let mut paths = Vec::new();
+        let parts = image::children(client, &znode::partitions_path(topic)).await?;
+        for p in &parts {
+            let base = format!("{}/{p}", znode::partitions_path(topic));
+            if image::read(client, &format!("{base}/state"))
+                .await?
+                .is_some()
+            {
+                paths.push(format!("{base}/state"));
+            }
+            paths.push(base);
+        }
+        if image::read(client, &znode::partitions_path(topic))
+            .await?
+            .is_some()
+        {
+            paths.push(znode::partitions_path(topic));
+        }
+        if image::read(client, &znode::topic_path(topic))
+            .await?
+            .is_some()
+        {
+            paths.push(znode::topic_path(topic));
+        }
+        if image::read(client, &znode::topic_config_path(topic))
+            .await?
+            .is_some()
+        {
+            paths.push(znode::topic_config_path(topic));
+        }
+        paths.push(znode::delete_marker_path(topic));
+        let mut multi = client.new_multi_writer();
+        multi.add_check_version(znode::CONTROLLER_EPOCH, self.epoch_zk_version)?;
+        for path in &paths {
+            multi.add_delete(path, None)?;
+        }
+        match self.commit(multi).await {
+            Ok(()) => {
+                tracing::info!(topic, "topic deleted");
+                Ok(())
+            }
+            Err(ControllerError::Zk(ZkError::NoNode | ZkError::NotEmpty)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Commits a multi whose first op is the epoch check; a failed check
+    /// means a newer controller exists.
+    async fn commit(
+        &self,
+        mut multi: zookeeper_client::MultiWriter<'_>,
+    ) -> Result<(), ControllerError> {
+        match multi.commit().await {
+            Ok(_) => Ok(()),
+            Err(zookeeper_client::MultiWriteError::OperationFailed { index: 0, .. }) => {
+                Err(ControllerError::Moved)
+            }
+            Err(e) => Err(ControllerError::Zk(e.into())),
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(leader: i32, isr: &[i32]) -> PartitionState {
+        PartitionState {
+            leader,
+            leader_epoch: 4,
+            isr: isr.to_vec(),
+            controller_epoch: 1,
+            zk_version: 3,
+        }
+    }
+
+    fn ctl() -> Controller {
+        Controller {
+            epoch: 2,
+            epoch_zk_version: 2,
+        }
+    }
+
+    #[test]
+    fn healthy_partition_needs_nothing() {
+        let live = BTreeSet::from([1, 2, 3]);
+        assert!(ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live)
+            .is_none());
+    }
+
+    #[test]
+    fn dead_leader_is_replaced_from_the_isr_in_assignment_order() {
+        let live = BTreeSet::from([2, 3]);
+        let next = ctl()
+            .next_state(&[1, 3, 2], &state(1, &[1, 2, 3]), &live)
+            .expect("change");
+        assert_eq!(next.leader, 3);
+        assert_eq!(next.isr, vec![2, 3]);
+        assert_eq!(next.leader_epoch, 5);
+        assert_eq!(next.controller_epoch, 2);
+    }
+
+    #[test]
+    fn dead_follower_leaves_the_isr() {
+        let live = BTreeSet::from([1, 2]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live)
+            .expect("change");
+        assert_eq!((next.leader, next.isr), (1, vec![1, 2]));
+    }
+
+    #[test]
+    fn no_live_isr_member_means_no_leader_and_the_last_isr_is_kept() {
+        let live = BTreeSet::from([3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1]), &live)
+            .expect("change");
+        assert_eq!((next.leader, next.isr), (-1, vec![1]));
+        // Already leaderless: nothing more to write until a member returns.
+        assert!(ctl()
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &live)
+            .is_none());
+        let back = BTreeSet::from([1, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &back)
+            .expect("change");
+        assert_eq!(next.leader, 1);
+    }
+}

@@ -1,0 +1,355 @@
+//! The broker's coordinator session: connect with backoff, create Kafka's
+//! top-level paths, register `/brokers/ids/<id>`, follow the metadata by
+//! persistent watches and publish images, run the controller role when
+//! elected. A lost session is replaced by a new one and the broker
+//! re-registers; meanwhile the last image keeps being served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use zookeeper_client::{
+    Acls, AddWatchMode, Client, CreateMode, Error as ZkError, EventType, PersistentWatcher,
+    SessionState, WatchedEvent,
+};
+
+use super::controller::{Controller, ControllerError};
+use super::image::{self, MetadataImage};
+use super::znode::{self, BrokerZnode, ClusterIdZnode, Endpoint};
+
+/// What the session task needs to know about this broker.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub connect: String,
+    pub session_timeout: Duration,
+    pub broker_id: i32,
+    pub endpoints: Vec<Endpoint>,
+    pub rack: Option<String>,
+}
+
+/// Shared with the [`super::Cluster`] handle.
+#[derive(Debug)]
+pub(super) struct Published {
+    pub image: watch::Sender<Arc<MetadataImage>>,
+    /// The client of the current session, `None` while there is none.
+    pub client: watch::Sender<Option<Client>>,
+}
+
+pub(super) async fn run(cfg: SessionConfig, out: Arc<Published>, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            c = connect(&cfg) => c,
+        };
+        match connected {
+            Ok(client) => {
+                backoff = Duration::from_millis(100);
+                let result = Session::new(&cfg, client.clone(), &out)
+                    .serve(&shutdown)
+                    .await;
+                out.client.send_replace(None);
+                match result {
+                    Ok(()) => {
+                        close(client).await;
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "coordinator session lost, starting a new one")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(connect = cfg.connect, error = %e, retry_in = ?backoff, "coordinator unreachable");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn connect(cfg: &SessionConfig) -> Result<Client, ZkError> {
+    Client::connector()
+        .with_session_timeout(cfg.session_timeout)
+        .with_connection_timeout(Duration::from_secs(5))
+        .connect(&cfg.connect)
+        .await
+}
+
+/// Drops the last client (which sends closeSession, so our ephemerals go at
+/// once) and waits briefly for the close to reach the coordinator.
+async fn close(client: Client) {
+    let mut states = client.state_watcher();
+    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while !states.changed().await.is_terminated() {}
+    })
+    .await;
+}
+
+struct Session<'a> {
+    cfg: &'a SessionConfig,
+    client: Client,
+    out: &'a Published,
+    controller: Option<Controller>,
+}
+
+/// The subtrees whose changes the image follows.
+const WATCHED: [(&str, AddWatchMode); 4] = [
+    ("/brokers", AddWatchMode::PersistentRecursive),
+    (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
+    (znode::CONTROLLER, AddWatchMode::Persistent),
+    (znode::DELETE_TOPICS, AddWatchMode::PersistentRecursive),
+];
+
+impl<'a> Session<'a> {
+    fn new(cfg: &'a SessionConfig, client: Client, out: &'a Published) -> Self {
+        Session {
+            cfg,
+            client,
+            out,
+            controller: None,
+        }
+    }
+
+    async fn serve(mut self, shutdown: &CancellationToken) -> Result<(), ZkError> {
+        create_top_level_paths(&self.client).await?;
+        let cluster_id = cluster_id(&self.client).await?;
+        let mut watchers = Vec::new();
+        for (path, mode) in WATCHED {
+            watchers.push(self.client.watch(path, mode).await?);
+        }
+        if !self.register(shutdown).await? {
+            return Ok(());
+        }
+        self.out.client.send_replace(Some(self.client.clone()));
+        let mut img = image::load_all(&self.client, cluster_id.clone()).await?;
+        self.publish(&img);
+        self.elect_and_reconcile(&img).await?;
+
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let forwarders: Vec<_> = watchers
+            .into_iter()
+            .map(|w| tokio::spawn(forward(w, tx.clone())))
+            .collect();
+        drop(tx);
+        let result = loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                e = events.recv() => e,
+            };
+            let Some(first) = first else {
+                break Err(ZkError::SessionExpired);
+            };
+            // Apply every event already queued before publishing once.
+            let mut batch = vec![first];
+            while let Ok(e) = events.try_recv() {
+                batch.push(e);
+            }
+            match self.apply(&mut img, batch, &cluster_id).await {
+                Ok(()) => {}
+                Err(e) => break Err(e),
+            }
+            self.publish(&img);
+            if let Err(e) = self.elect_and_reconcile(&img).await {
+                break Err(e);
+            }
+        };
+        for f in forwarders {
+            f.abort();
+        }
+        result
+    }
+
+    /// Kafka's registration: create the ephemeral empty, set the JSON, in
+    /// one multi. A registration left by our previous process's session
+    /// (after a crash) blocks until that session expires. Returns false if
+    /// shutdown came first.
+    async fn register(&self, shutdown: &CancellationToken) -> Result<bool, ZkError> {
+        let path = znode::broker_path(self.cfg.broker_id);
+        let data = serde_json::to_vec(&BrokerZnode::new(
+            &self.cfg.endpoints,
+            self.cfg.rack.clone(),
+        ))
+        .unwrap_or_default();
+        let mut warned = false;
+        loop {
+            let mut multi = self.client.new_multi_writer();
+            multi.add_create(
+                &path,
+                b"",
+                &CreateMode::Ephemeral.with_acls(Acls::anyone_all()),
+            )?;
+            multi.add_set_data(&path, &data, Some(0))?;
+            match multi.commit().await.map_err(ZkError::from) {
+                Ok(_) => {
+                    tracing::info!(broker = self.cfg.broker_id, endpoints = ?self.cfg.endpoints, "registered in the coordinator");
+                    return Ok(true);
+                }
+                Err(ZkError::NodeExists) => {
+                    let owner = self
+                        .client
+                        .check_stat(&path)
+                        .await?
+                        .map(|s| s.ephemeral_owner);
+                    if owner == Some(self.client.session_id().0) {
+                        return Ok(true);
+                    }
+                    if !warned {
+                        tracing::warn!(
+                            broker = self.cfg.broker_id,
+                            "broker id is registered by another session (a previous run of this broker, or another broker with the same id); waiting for it to go"
+                        );
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(false),
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn publish(&self, img: &MetadataImage) {
+        self.out.image.send_replace(Arc::new(img.clone()));
+    }
+
+    async fn elect_and_reconcile(&mut self, img: &MetadataImage) -> Result<(), ZkError> {
+        if img.controller_id.is_none() && self.controller.is_none() {
+            self.controller = Controller::try_elect(&self.client, self.cfg.broker_id).await?;
+        }
+        if img.controller_id.is_some_and(|c| c != self.cfg.broker_id) {
+            self.controller = None;
+        }
+        if let Some(ctl) = &self.controller {
+            match ctl.reconcile(&self.client, img).await {
+                Ok(()) => {}
+                Err(ControllerError::Moved) => {
+                    tracing::info!("controller role moved to another broker");
+                    self.controller = None;
+                }
+                Err(ControllerError::Zk(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Updates `img` for a batch of watch events; only what changed is
+    /// re-read, except after a reconnect where events may have been lost.
+    async fn apply(
+        &mut self,
+        img: &mut MetadataImage,
+        batch: Vec<WatchedEvent>,
+        cluster_id: &str,
+    ) -> Result<(), ZkError> {
+        let mut reload_all = false;
+        for event in batch {
+            if event.event_type == EventType::Session {
+                if event.session_state.is_terminated() {
+                    return Err(ZkError::SessionExpired);
+                }
+                if event.session_state == SessionState::SyncConnected {
+                    reload_all = true;
+                }
+                continue;
+            }
+            if reload_all {
+                continue;
+            }
+            self.apply_path(img, &event.path).await?;
+        }
+        if reload_all {
+            *img = image::load_all(&self.client, cluster_id.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_path(&self, img: &mut MetadataImage, path: &str) -> Result<(), ZkError> {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["controller"] => img.controller_id = image::load_controller(&self.client).await?,
+            ["brokers", "ids", id] => {
+                if let Ok(id) = id.parse::<i32>() {
+                    match image::load_broker(&self.client, id).await? {
+                        Some(b) => img.brokers.insert(id, b),
+                        None => img.brokers.remove(&id),
+                    };
+                }
+            }
+            ["brokers", "topics", topic] | ["config", "topics", topic] => {
+                match image::load_topic(&self.client, topic).await? {
+                    Some(t) => img.topics.insert(t.name.clone(), Arc::new(t)),
+                    None => img.topics.remove(*topic),
+                };
+            }
+            ["brokers", "topics", topic, "partitions", p, "state"] => {
+                let (Some(t), Ok(p)) = (img.topics.get(*topic), p.parse::<usize>()) else {
+                    return Ok(());
+                };
+                if p < t.partitions.len() {
+                    let state = image::load_state(&self.client, topic, p as i32).await?;
+                    let mut t = (**t).clone();
+                    t.partitions[p].state = state;
+                    img.topics.insert(t.name.clone(), Arc::new(t));
+                }
+            }
+            // Deletion markers only matter to the controller, which lists
+            // them itself when reconciling.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn forward(
+    mut watcher: PersistentWatcher,
+    tx: tokio::sync::mpsc::UnboundedSender<WatchedEvent>,
+) {
+    loop {
+        let event = watcher.changed().await;
+        let terminal =
+            event.event_type == EventType::Session && event.session_state.is_terminated();
+        if tx.send(event).is_err() || terminal {
+            // `changed` must not be called after a terminal event.
+            return;
+        }
+    }
+}
+
+async fn create_top_level_paths(client: &Client) -> Result<(), ZkError> {
+    let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    for path in znode::PERSISTENT_PATHS {
+        match client.create(path, b"", &opts).await {
+            Ok(_) | Err(ZkError::NodeExists) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Kafka's `getOrGenerateClusterId`: the first broker writes a random id.
+async fn cluster_id(client: &Client) -> Result<String, ZkError> {
+    if let Some((data, _, _)) = image::read(client, znode::CLUSTER_ID).await? {
+        if let Ok(z) = serde_json::from_slice::<ClusterIdZnode>(&data) {
+            return Ok(z.id);
+        }
+    }
+    let id = znode::topic_id_string(uuid::Uuid::new_v4());
+    let data = serde_json::to_vec(&ClusterIdZnode {
+        version: "1".into(),
+        id: id.clone(),
+    })
+    .unwrap_or_default();
+    let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    match client.create(znode::CLUSTER_ID, &data, &opts).await {
+        Ok(_) => Ok(id),
+        Err(ZkError::NodeExists) => Box::pin(cluster_id(client)).await,
+        Err(e) => Err(e),
+    }
+}

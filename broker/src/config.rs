@@ -1,0 +1,485 @@
+//! Broker configuration from Kafka's own sources, in Kafka's precedence:
+//! `server.properties` < `KAFKA_*` environment (the cp-kafka image's rule) <
+//! `--override key=value`. Unknown keys are logged and ignored, as Kafka does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::log::LogConfig;
+
+/// Environment variables of the cp-kafka image that configure the JVM or
+/// log4j, not the broker: recognised so they are ignored quietly.
+const NON_BROKER_ENV: &[&str] = &[
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JMX_PORT",
+    "KAFKA_JMX_HOSTNAME",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("--override needs key=value, got {0:?}")]
+    Override(String),
+}
+
+/// One `NAME://host:port` entry of `listeners` or `advertised.listeners`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    /// Empty means every interface (bind) or this machine's name (advertise).
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    fn parse_list(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut out = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, rest) = item
+                .split_once("://")
+                .ok_or_else(|| invalid("expected NAME://host:port"))?;
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| invalid("expected NAME://host:port"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = port.parse().map_err(|_| invalid("bad port"))?;
+            out.push(Listener {
+                name: name.to_ascii_uppercase(),
+                host: host.to_owned(),
+                port,
+            });
+        }
+        if out.is_empty() {
+            return Err(invalid("no listener"));
+        }
+        Ok(out)
+    }
+}
+
+/// Everything the broker reads at start, with Kafka's defaults.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// -1: take the id stored in `meta.properties`, or generate one through
+    /// the coordinator (`/brokers/seqid`) as Kafka does.
+    pub broker_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Option<Vec<Listener>>,
+    pub rack: Option<String>,
+    pub log_dirs: Vec<PathBuf>,
+    /// `None` is dev mode: the coordinator runs inside this process.
+    pub zookeeper_connect: Option<String>,
+    pub zookeeper_session_timeout: Duration,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub min_insync_replicas: i32,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: usize,
+    pub log_retention_check_interval: Duration,
+    pub log_flush_interval_messages: Option<u64>,
+    pub log_flush_interval_ms: Option<u64>,
+    pub log_flush_scheduler_interval: Duration,
+    pub reserved_broker_max_id: i32,
+    /// Topic-level defaults (`log.segment.bytes` and friends).
+    pub log: LogConfig,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            broker_id: -1,
+            listeners: vec![Listener {
+                name: "PLAINTEXT".into(),
+                host: String::new(),
+                port: 9092,
+            }],
+            advertised_listeners: None,
+            rack: None,
+            log_dirs: vec![PathBuf::from("/tmp/kafka-logs")],
+            zookeeper_connect: None,
+            zookeeper_session_timeout: Duration::from_millis(18_000),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: 104_857_600,
+            log_retention_check_interval: Duration::from_millis(300_000),
+            log_flush_interval_messages: None,
+            log_flush_interval_ms: None,
+            log_flush_scheduler_interval: Duration::from_millis(1000),
+            reserved_broker_max_id: 1000,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// The raw key/value layers before they are interpreted.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    pub overrides: Vec<String>,
+}
+
+impl BrokerConfig {
+    /// Builds the configuration from the file, `env` (pass
+    /// `std::env::vars()`), then the overrides.
+    pub fn load(
+        sources: &Sources,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut props = BTreeMap::new();
+        if let Some(path) = &sources.file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            props.extend(parse_properties(&text));
+        }
+        props.extend(env_properties(env));
+        for o in &sources.overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Override(o.clone()))?;
+            props.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+        Self::from_properties(&props)
+    }
+
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        let mut cfg = BrokerConfig::default();
+        let mut topic_defaults = BTreeMap::new();
+        // Kafka's precedence among the retention and roll spellings: ms >
+        // minutes > hours, whatever order the lines come in.
+        let mut retention = (None, None, None);
+        let mut roll = (None, None);
+        for (key, value) in props {
+            let v = value.as_str();
+            match key.as_str() {
+                "broker.id" => cfg.broker_id = num(key, v)?,
+                "listeners" => cfg.listeners = Listener::parse_list(key, v)?,
+                "advertised.listeners" => {
+                    cfg.advertised_listeners = Some(Listener::parse_list(key, v)?)
+                }
+                "broker.rack" => cfg.rack = Some(v.to_owned()),
+                "log.dirs" | "log.dir" => {
+                    if key == "log.dirs" || !props.contains_key("log.dirs") {
+                        cfg.log_dirs = v
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(PathBuf::from)
+                            .collect();
+                    }
+                }
+                "zookeeper.connect" => {
+                    cfg.zookeeper_connect = Some(v.to_owned()).filter(|s| !s.is_empty())
+                }
+                "zookeeper.session.timeout.ms" => {
+                    cfg.zookeeper_session_timeout = Duration::from_millis(num(key, v)?)
+                }
+                "num.partitions" => cfg.num_partitions = positive(key, v)?,
+                "default.replication.factor" => cfg.default_replication_factor = positive(key, v)?,
+                "min.insync.replicas" => {
+                    cfg.min_insync_replicas = positive(key, v)?;
+                    topic_defaults.insert("min.insync.replicas".into(), v.to_owned());
+                }
+                "auto.create.topics.enable" => cfg.auto_create_topics_enable = boolean(key, v)?,
+                "delete.topic.enable" => cfg.delete_topic_enable = boolean(key, v)?,
+                "message.max.bytes" => {
+                    cfg.message_max_bytes = positive(key, v)?;
+                    topic_defaults.insert("max.message.bytes".into(), v.to_owned());
+                }
+                "socket.request.max.bytes" => cfg.socket_request_max_bytes = positive(key, v)?,
+                "log.retention.check.interval.ms" => {
+                    cfg.log_retention_check_interval = Duration::from_millis(positive(key, v)?)
+                }
+                "log.flush.interval.messages" => {
+                    cfg.log_flush_interval_messages = Some(positive(key, v)?);
+                    topic_defaults.insert("flush.messages".into(), v.to_owned());
+                }
+                "log.flush.interval.ms" => {
+                    cfg.log_flush_interval_ms = Some(positive(key, v)?);
+                    topic_defaults.insert("flush.ms".into(), v.to_owned());
+                }
+                "log.flush.scheduler.interval.ms" => {
+                    cfg.log_flush_scheduler_interval = Duration::from_millis(positive(key, v)?)
+                }
+                "reserved.broker.max.id" => cfg.reserved_broker_max_id = positive(key, v)?,
+                "log.segment.bytes" => {
+                    topic_defaults.insert("segment.bytes".into(), v.to_owned());
+                }
+                "log.retention.bytes" => {
+                    topic_defaults.insert("retention.bytes".into(), v.to_owned());
+                }
+                "log.index.interval.bytes" => {
+                    topic_defaults.insert("index.interval.bytes".into(), v.to_owned());
+                }
+                "log.message.timestamp.type" => {
+                    topic_defaults.insert("message.timestamp.type".into(), v.to_owned());
+                }
+                "log.retention.ms" => retention.0 = Some(num::<i64>(key, v)?),
+                "log.retention.minutes" => retention.1 = Some(num::<i64>(key, v)?),
+                "log.retention.hours" => retention.2 = Some(num::<i64>(key, v)?),
+                "log.roll.ms" => roll.0 = Some(num::<i64>(key, v)?),
+                "log.roll.hours" => roll.1 = Some(num::<i64>(key, v)?),
+                // Accepted because every sample server.properties sets them;
+                // this broker sizes its own threads and buffers.
+                "num.network.threads"
+                | "num.io.threads"
+                | "socket.send.buffer.bytes"
+                | "socket.receive.buffer.bytes"
+                | "num.recovery.threads.per.data.dir"
+                | "offsets.topic.replication.factor"
+                | "transaction.state.log.replication.factor"
+                | "transaction.state.log.min.isr"
+                | "group.initial.rebalance.delay.ms"
+                | "zookeeper.connection.timeout.ms"
+                | "listener.security.protocol.map"
+                | "inter.broker.listener.name"
+                | "log.cleaner.enable"
+                | "unclean.leader.election.enable"
+                | "auto.leader.rebalance.enable"
+                | "replica.lag.time.max.ms"
+                | "confluent.support.metrics.enable" => {
+                    tracing::debug!(key, value = v, "accepted, not used by this broker");
+                }
+                _ => tracing::info!(key, value = v, "unknown broker config, ignored"),
+            }
+        }
+        let retention_ms = retention
+            .0
+            .or(retention.1.map(|m| m * 60_000))
+            .or(retention.2.map(|h| h * 3_600_000));
+        if let Some(ms) = retention_ms {
+            topic_defaults.insert("retention.ms".into(), ms.to_string());
+        }
+        if let Some(ms) = roll.0.or(roll.1.map(|h| h * 3_600_000)) {
+            topic_defaults.insert("segment.ms".into(), ms.to_string());
+        }
+        cfg.log =
+            LogConfig::from_topic_configs(&LogConfig::default(), &topic_defaults).map_err(|e| {
+                ConfigError::Invalid {
+                    key: "log.*".into(),
+                    value: String::new(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(cfg)
+    }
+
+    /// The listeners clients are told about: `advertised.listeners`, else
+    /// `listeners` with an empty host replaced by `localhost` (dev mode's
+    /// audience) and port 0 by the port actually bound.
+    pub fn advertised(&self, bound: &[(String, u16)]) -> Vec<Listener> {
+        let base = self
+            .advertised_listeners
+            .clone()
+            .unwrap_or_else(|| self.listeners.clone());
+        base.into_iter()
+            .map(|mut l| {
+                if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
+                    l.host = "localhost".into();
+                }
+                if l.port == 0 {
+                    if let Some((_, p)) = bound.iter().find(|(n, _)| *n == l.name) {
+                        l.port = *p;
+                    }
+                }
+                l
+            })
+            .collect()
+    }
+
+    pub fn first_log_dir(&self) -> &Path {
+        self.log_dirs
+            .first()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new("."))
+    }
+}
+
+/// Java `.properties` text: `key=value`, `key: value` or `key value`,
+/// `#`/`!` comments, `\` line continuations.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut logical = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            logical.push_str(stripped);
+            continue;
+        }
+        logical.push_str(line);
+        let entry = std::mem::take(&mut logical);
+        let split = entry.find(['=', ':', ' ', '\t']);
+        let (k, v) = match split {
+            Some(i) => (
+                &entry[..i],
+                entry[i + 1..].trim_start_matches(['=', ':', ' ', '\t']),
+            ),
+            None => (entry.as_str(), ""),
+        };
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    out
+}
+
+/// The cp-kafka image's rule: `KAFKA_` stripped, lower case, `___` -> `-`,
+/// `__` -> `_`, `_` -> `.` (`KAFKA_ZOOKEEPER_CONNECT` -> `zookeeper.connect`).
+pub fn env_properties(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("KAFKA_") else {
+            continue;
+        };
+        if NON_BROKER_ENV.contains(&name.as_str()) {
+            tracing::info!(env = name, "not a broker setting, ignored");
+            continue;
+        }
+        let key = rest
+            .to_ascii_lowercase()
+            .replace("___", "\u{0}")
+            .replace("__", "\u{1}")
+            .replace('_', ".")
+            .replace('\u{0}', "-")
+            .replace('\u{1}', "_");
+        out.insert(key, value);
+    }
+    out
+}
+
+fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim().parse().map_err(|_| ConfigError::Invalid {
+        key: key.to_owned(),
+        value: v.to_owned(),
+        reason: "not a number".into(),
+    })
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    key: &str,
+    v: &str,
+) -> Result<T, ConfigError> {
+    let n: T = num(key, v)?;
+    if n <= T::default() {
+        return Err(ConfigError::Invalid {
+            key: key.to_owned(),
+            value: v.to_owned(),
+            reason: "must be positive".into(),
+        });
+    }
+    Ok(n)
+}
+
+fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key: key.to_owned(),
+            value: v.to_owned(),
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_syntax() {
+        let p = parse_properties(
+            "# comment\n! other\nbroker.id=3\nlisteners: PLAINTEXT://:9093\nlog.dirs /a,\\\n  /b\n",
+        );
+        assert_eq!(p["broker.id"], "3");
+        assert_eq!(p["listeners"], "PLAINTEXT://:9093");
+        assert_eq!(p["log.dirs"], "/a,/b");
+    }
+
+    #[test]
+    fn env_mapping_follows_the_image_rule() {
+        let env = [
+            ("KAFKA_ZOOKEEPER_CONNECT", "zoo1:2181"),
+            ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka1:9092"),
+            ("KAFKA_LOG4J_LOGGERS", "kafka.controller=INFO"),
+            ("KAFKA_CONFLUENT_SUPPORT___X__Y_Z", "1"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()));
+        let p = env_properties(env);
+        assert_eq!(p["zookeeper.connect"], "zoo1:2181");
+        assert_eq!(p["advertised.listeners"], "PLAINTEXT://kafka1:9092");
+        assert_eq!(p["confluent.support-x_y.z"], "1");
+        assert_eq!(p.len(), 3);
+    }
+
+    #[test]
+    fn precedence_file_env_override() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("server.properties");
+        std::fs::write(
+            &file,
+            "broker.id=1\nnum.partitions=2\nlog.retention.hours=1\n",
+        )
+        .expect("write");
+        let sources = Sources {
+            file: Some(file),
+            overrides: vec!["num.partitions=6".into()],
+        };
+        let env = [("KAFKA_BROKER_ID".to_owned(), "2".to_owned())];
+        let cfg = BrokerConfig::load(&sources, env).expect("config");
+        assert_eq!(cfg.broker_id, 2);
+        assert_eq!(cfg.num_partitions, 6);
+        assert_eq!(cfg.log.retention_ms, 3_600_000);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let props = BTreeMap::from([("num.partitions".to_owned(), "zero".to_owned())]);
+        assert!(BrokerConfig::from_properties(&props).is_err());
+        let props = BTreeMap::from([("listeners".to_owned(), "nonsense".to_owned())]);
+        assert!(BrokerConfig::from_properties(&props).is_err());
+    }
+
+    #[test]
+    fn advertised_defaults_to_localhost_and_bound_port() {
+        let props = BTreeMap::from([("listeners".to_owned(), "PLAINTEXT://:0".to_owned())]);
+        let cfg = BrokerConfig::from_properties(&props).expect("config");
+        let adv = cfg.advertised(&[("PLAINTEXT".into(), 40000)]);
+        assert_eq!(adv[0].host, "localhost");
+        assert_eq!(adv[0].port, 40000);
+    }
+}

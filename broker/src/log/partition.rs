@@ -1,0 +1,832 @@
+//! `Log`: one partition's segments, offsets and producer state. One writer
+//! at a time appends under a short `std::sync::Mutex`; readers take an
+//! `Arc` snapshot of the segment list and `pread` without that lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use tokio::sync::watch;
+
+use super::batch::{self, BatchHeader};
+use super::config::{LogConfig, TimestampType};
+use super::producer_state::{self, ProducerState};
+use super::segment::Segment;
+use super::LogError;
+
+/// What an append did. For a duplicate nothing was written and the offsets
+/// are those the original batch got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// -1 unless the topic uses LogAppendTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub duplicate: bool,
+}
+
+/// Whole batches for a fetch, with the partition's offsets at read time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// Where a restart left this log, from the manager's checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// False when the log dir was not shut down cleanly: the partition's own
+    /// clean marker is then not trusted either.
+    pub dir_clean: bool,
+    /// Offsets below this were fsynced; segments holding later offsets are
+    /// scanned after a crash (the active segment always is).
+    pub recovery_point: Option<i64>,
+    pub log_start_offset: Option<i64>,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            dir_clean: true,
+            recovery_point: None,
+            log_start_offset: None,
+        }
+    }
+}
+
+/// State only the writer touches.
+#[derive(Debug)]
+pub(super) struct Writer {
+    pub(super) producers: ProducerState,
+    pub(super) unflushed_messages: i64,
+    pub(super) closed: bool,
+}
+
+/// One partition's log. `Send + Sync`; share it as `Arc<Log>`.
+#[derive(Debug)]
+pub struct Log {
+    pub(super) dir: PathBuf,
+    pub(super) topic: String,
+    pub(super) partition: i32,
+    pub(super) config: RwLock<Arc<LogConfig>>,
+    /// Held for one append (or roll, truncation, retention), never across
+    /// an `.await`, never together with another partition's.
+    pub(super) writer: Mutex<Writer>,
+    /// The published segment list, oldest first; replaced, never mutated,
+    /// so a reader's snapshot stays valid.
+    pub(super) segments: RwLock<Arc<Vec<Arc<Segment>>>>,
+    pub(super) log_start: AtomicI64,
+    /// Stored after the bytes are readable.
+    pub(super) log_end: AtomicI64,
+    /// Everything below it is fsynced.
+    pub(super) recovery_point: AtomicI64,
+    pub(super) hw: watch::Sender<i64>,
+}
+
+/// Locks that stay usable after a panic elsewhere: the data they guard is
+/// only ever replaced whole.
+fn relock<T>(r: std::sync::LockResult<T>) -> T {
+    r.unwrap_or_else(|e| e.into_inner())
+}
+
+impl Log {
+    pub(super) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        relock(self.writer.lock())
+    }
+
+    pub(super) fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+        relock(self.segments.read()).clone()
+    }
+
+    pub(super) fn publish(&self, segments: Vec<Arc<Segment>>) {
+        *relock(self.segments.write()) = Arc::new(segments);
+    }
+
+    pub(super) fn io(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+        LogError::io(op, &self.dir)
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> Arc<LogConfig> {
+        relock(self.config.read()).clone()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        *relock(self.config.write()) = Arc::new(config);
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        *self.hw.borrow()
+    }
+
+    /// Moves the high watermark (clamped to the log end) and wakes waiting
+    /// fetches when it changes.
+    pub fn set_high_watermark(&self, hw: i64) {
+        let hw = hw.clamp(self.log_start_offset(), self.log_end_offset());
+        self.hw
+            .send_if_modified(|cur| std::mem::replace(cur, hw) != hw);
+    }
+
+    pub fn subscribe_hw(&self) -> watch::Receiver<i64> {
+        self.hw.subscribe()
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().iter().map(|s| s.size()).sum()
+    }
+
+    /// Validates `records`, applies the idempotent-producer rules, assigns
+    /// offsets and writes every batch with one write call.
+    pub fn append(
+        &self,
+        records: &Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        let headers = batch::validate_produce(records, config.max_message_bytes)?;
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+
+        let mut w = self.lock_writer();
+        if w.closed {
+            return Err(LogError::Closed(format!(
+                "{}-{}",
+                self.topic, self.partition
+            )));
+        }
+        let first = self.log_end_offset();
+        let mut stamped = headers.clone();
+        let mut next = first;
+        let mut max_timestamp = -1;
+        for h in &mut stamped {
+            h.base_offset = next;
+            next = h.last_offset() + 1;
+            if let Some(now) = log_append_time {
+                h.max_timestamp = now;
+            }
+            max_timestamp = max_timestamp.max(h.max_timestamp);
+        }
+        let last = next - 1;
+
+        let mut pending = w.producers.begin();
+        for h in &stamped {
+            if let Some(original) = pending.check(h)? {
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                });
+            }
+        }
+        let updates = pending.into_updates();
+
+        let bytes = batch::stamp(records, &headers, first, leader_epoch, log_append_time);
+        let active = self.maybe_roll(
+            &mut w,
+            &config,
+            bytes.len() as u64,
+            last,
+            max_timestamp,
+            now_ms,
+        )?;
+        active
+            .append(&bytes, &stamped, index_interval(&config))
+            .map_err(LogError::io("append to", active.log_path()))?;
+        w.producers.apply(updates);
+        self.log_end.store(next, Ordering::Release);
+
+        w.unflushed_messages += stamped
+            .iter()
+            .map(|h| i64::from(h.record_count))
+            .sum::<i64>();
+        if w.unflushed_messages >= config.flush_messages {
+            w.unflushed_messages = 0;
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            base_offset: first,
+            last_offset: last,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// The active segment, after rolling a new one if this append would
+    /// overfill it, it is older than `segment.ms`, or offsets or positions
+    /// would overflow its 4-byte index fields.
+    fn maybe_roll(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        append_bytes: u64,
+        last_offset: i64,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<Arc<Segment>, LogError> {
+        let segments = self.segments();
+        let Some(active) = segments.last() else {
+            return Err(LogError::Closed(format!(
+                "{}-{} has no segment",
+                self.topic, self.partition
+            )));
+        };
+        let size = active.size();
+        let roll = size > 0
+            && (size + append_bytes > config.segment_bytes.max(0) as u64
+                || active.age_ms(max_timestamp, now_ms) > config.segment_ms
+                || !active.fits(last_offset, append_bytes));
+        if !roll {
+            return Ok(active.clone());
+        }
+        let base = self.log_end_offset();
+        active
+            .seal()
+            .map_err(LogError::io("seal", active.log_path()))?;
+        let new = Arc::new(
+            Segment::create(&self.dir, base, now_ms).map_err(self.io("create segment in"))?,
+        );
+        let mut list = segments.as_ref().clone();
+        list.push(new.clone());
+        self.publish(list);
+        w.producers
+            .write_snapshot(&self.dir, base)
+            .map_err(self.io("write producer snapshot in"))?;
+        tracing::debug!(topic = %self.topic, partition = self.partition, base, "rolled segment");
+        Ok(new)
+    }
+
+    /// Whole batches from the one holding `fetch_offset`, ending before
+    /// `max_offset` (the high watermark for consumers), at most `max_bytes`
+    /// unless `min_one_batch` lets the first batch through whole (KIP-74).
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
+        let log_end = self.log_end_offset();
+        let high_watermark = self.high_watermark();
+        let log_start = self.log_start_offset();
+        let out_of_range = || LogError::OffsetOutOfRange {
+            offset: fetch_offset,
+            log_start,
+            log_end,
+        };
+        if fetch_offset < log_start || fetch_offset > log_end {
+            return Err(out_of_range());
+        }
+        let mut result = ReadResult {
+            records: Bytes::new(),
+            high_watermark,
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+        };
+        let limit = max_offset.min(log_end);
+        if fetch_offset >= limit {
+            return Ok(result);
+        }
+        let segments = self.segments();
+        let first = segments.partition_point(|s| s.base_offset() <= fetch_offset);
+        let Some(first) = first.checked_sub(1) else {
+            // Retention removed the segment after the range check.
+            return Err(out_of_range());
+        };
+        for seg in &segments[first..] {
+            let end = seg.size();
+            let found = seg
+                .find(fetch_offset, end)
+                .map_err(LogError::io("read", seg.log_path()))?;
+            let Some((pos, head)) = found else {
+                continue;
+            };
+            if head.last_offset() >= limit || (head.size > max_bytes && !min_one_batch) {
+                break;
+            }
+            let want = max_bytes
+                .max(head.size)
+                .min(usize::try_from(end - pos).unwrap_or(usize::MAX));
+            let mut buf = match seg.read(pos, want) {
+                Ok(buf) => buf,
+                // A truncation raced with this read: nothing to return.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(LogError::io("read", seg.log_path())(e)),
+            };
+            buf.truncate(whole_batches_below(&buf, limit));
+            result.records = buf.freeze();
+            break;
+        }
+        Ok(result)
+    }
+
+    /// The first offset whose timestamp is at or after `timestamp`, with
+    /// that record's timestamp (ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let segments = self.segments();
+        let log_start = self.log_start_offset();
+        let Some(seg) = segments.iter().find(|s| s.max_timestamp() >= timestamp) else {
+            return Ok(None);
+        };
+        let end = seg.size();
+        let io = LogError::io("read", seg.log_path());
+        let start = seg.time_lookup(timestamp).max(log_start);
+        let Some((mut pos, _)) = seg
+            .find(start, end)
+            .map_err(LogError::io("read", seg.log_path()))?
+        else {
+            return Ok(None);
+        };
+        let mut found = None;
+        seg.scan(pos, end, false, |p, h| {
+            if found.is_none() && h.max_timestamp >= timestamp && h.last_offset() >= log_start {
+                found = Some(*h);
+                pos = p;
+            }
+        })
+        .map_err(LogError::io("read", seg.log_path()))?;
+        let Some(h) = found else {
+            return Ok(None);
+        };
+        if h.attributes & batch::LOG_APPEND_TIME_BIT != 0 {
+            return Ok(Some((h.base_offset, h.max_timestamp)));
+        }
+        let raw = seg.read(pos, h.size).map_err(io)?;
+        Ok(Some(first_record_at_or_after(
+            raw.freeze(),
+            &h,
+            timestamp,
+            log_start,
+        )))
+    }
+
+    /// fdatasync of every segment written since the last flush; the
+    /// recovery point moves to the log end seen before syncing.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        let from = self.recovery_point();
+        for seg in self.segments().iter().filter(|s| s.next_offset() > from) {
+            seg.flush().map_err(LogError::io("fsync", seg.log_path()))?;
+        }
+        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// fsyncs segments that were rolled since the last flush (Kafka flushes
+    /// a segment when it stops being active), moving the recovery point to
+    /// the active segment's base. Cheap when nothing rolled.
+    pub fn flush_rolled(&self) -> Result<(), LogError> {
+        let segments = self.segments();
+        let Some((active, rolled)) = segments.split_last() else {
+            return Ok(());
+        };
+        let from = self.recovery_point();
+        if from >= active.base_offset() {
+            return Ok(());
+        }
+        for seg in rolled.iter().filter(|s| s.next_offset() > from) {
+            seg.flush().map_err(LogError::io("fsync", seg.log_path()))?;
+        }
+        self.recovery_point
+            .fetch_max(active.base_offset(), Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Deletes old non-active segments by `retention.ms` and
+    /// `retention.bytes` and moves the log start; returns how many went.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let config = self.config();
+        let w = self.lock_writer();
+        if w.closed {
+            return Ok(0);
+        }
+        let segments = self.segments();
+        let (old, active) = segments.split_at(segments.len().saturating_sub(1));
+        let mut excess = if config.retention_bytes >= 0 {
+            segments.iter().map(|s| s.size() as i64).sum::<i64>() - config.retention_bytes
+        } else {
+            0
+        };
+        let doomed = old
+            .iter()
+            .take_while(|s| {
+                let by_time =
+                    config.retention_ms >= 0 && now_ms - s.newest_ms() > config.retention_ms;
+                let by_size = config.retention_bytes >= 0 && excess - s.size() as i64 >= 0;
+                if by_time || by_size {
+                    excess -= s.size() as i64;
+                }
+                by_time || by_size
+            })
+            .count();
+        if doomed == 0 {
+            return Ok(0);
+        }
+        let kept: Vec<_> = old[doomed..].iter().chain(active).cloned().collect();
+        let new_start = kept
+            .first()
+            .map_or(self.log_end_offset(), |s| s.base_offset());
+        self.publish(kept);
+        self.log_start.fetch_max(new_start, Ordering::AcqRel);
+        drop(w);
+        for seg in &old[..doomed] {
+            seg.delete()
+                .map_err(LogError::io("delete", seg.log_path()))?;
+        }
+        producer_state::delete_snapshots_outside(&self.dir, new_start, i64::MAX)
+            .map_err(self.io("delete snapshots in"))?;
+        tracing::info!(topic = %self.topic, partition = self.partition, segments = doomed, log_start = new_start, "retention deleted segments");
+        Ok(doomed)
+    }
+
+    /// Flushes, writes the producer snapshot and the clean-shutdown marker;
+    /// later appends fail.
+    pub fn close(&self) -> Result<(), LogError> {
+        let mut w = self.lock_writer();
+        if w.closed {
+            return Ok(());
+        }
+        w.closed = true;
+        if let Some(active) = self.segments().last() {
+            active
+                .seal()
+                .map_err(LogError::io("seal", active.log_path()))?;
+        }
+        self.flush()?;
+        let end = self.log_end_offset();
+        w.producers
+            .write_snapshot(&self.dir, end)
+            .map_err(self.io("write producer snapshot in"))?;
+        std::fs::write(self.dir.join(super::recovery::CLEAN_MARKER), b"")
+            .map_err(self.io("mark clean"))
+    }
+
+    /// Marks the log closed without touching its files (it is being deleted).
+    pub(super) fn abandon(&self) {
+        self.lock_writer().closed = true;
+    }
+}
+
+fn index_interval(config: &LogConfig) -> u64 {
+    u64::try_from(config.index_interval_bytes).unwrap_or(0)
+}
+
+/// Length of the prefix of `buf` made of whole batches ending before `limit`.
+fn whole_batches_below(buf: &[u8], limit: i64) -> usize {
+    let mut at = 0;
+    while let Some(h) = BatchHeader::parse(&buf[at..]) {
+        if at + h.size > buf.len() || h.last_offset() >= limit {
+            break;
+        }
+        at += h.size;
+    }
+    at
+}
+
+/// The exact record within a CreateTime batch; the batch's base offset and
+/// max timestamp if its records cannot be decoded.
+fn first_record_at_or_after(
+    raw: Bytes,
+    h: &BatchHeader,
+    timestamp: i64,
+    log_start: i64,
+) -> (i64, i64) {
+    let mut buf = raw;
+    RecordBatchDecoder::decode(&mut buf)
+        .ok()
+        .and_then(|set| {
+            set.records
+                .iter()
+                .find(|r| r.timestamp >= timestamp && r.offset >= log_start)
+                .map(|r| (r.offset, r.timestamp))
+        })
+        .unwrap_or((h.base_offset, h.max_timestamp))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::log::batch::testing::{batch, batch_with};
+    use kafka_protocol::records::Compression;
+
+    pub(crate) fn small_config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 2000,
+            index_interval_bytes: 300,
+            ..LogConfig::default()
+        }
+    }
+
+    /// Offsets of every record in `records`, decoded by kafka-protocol.
+    pub(crate) fn offsets_in(records: &Bytes) -> Vec<i64> {
+        let mut buf = records.clone();
+        let sets = RecordBatchDecoder::decode_all(&mut buf).expect("stored batches decode");
+        sets.iter()
+            .flat_map(|s| s.records.iter().map(|r| r.offset))
+            .collect()
+    }
+
+    fn fill(log: &Log, batches: usize, records: usize) {
+        for i in 0..batches {
+            log.append(&batch(records, 50, 1000 + i as i64), 3, 5000)
+                .expect("append");
+        }
+    }
+
+    #[test]
+    fn appends_get_consecutive_offsets_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        let a = log.append(&batch(3, 10, 1), 0, 0).expect("append");
+        let b = log.append(&batch(2, 10, 1), 0, 0).expect("append");
+        assert_eq!(
+            (a.base_offset, a.last_offset, b.base_offset, b.last_offset),
+            (0, 2, 3, 4)
+        );
+        assert_eq!(a.log_append_time, -1);
+        assert_eq!(log.log_end_offset(), 5);
+        log.set_high_watermark(5);
+
+        let all = log.read(0, 1 << 20, 5, false).expect("read");
+        assert_eq!(offsets_in(&all.records), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            (all.high_watermark, all.log_start_offset, all.log_end_offset),
+            (5, 0, 5)
+        );
+        // The batch holding the offset comes whole.
+        let mid = log.read(4, 1 << 20, 5, false).expect("read");
+        assert_eq!(offsets_in(&mid.records), vec![3, 4]);
+        // Never past max_offset.
+        let below = log.read(0, 1 << 20, 4, false).expect("read");
+        assert_eq!(offsets_in(&below.records), vec![0, 1, 2]);
+        assert!(log
+            .read(5, 1 << 20, 5, false)
+            .expect("read")
+            .records
+            .is_empty());
+        assert_eq!(
+            log.read(6, 100, 5, false).map_err(|e| e.error_code()),
+            Err(1)
+        );
+    }
+
+    #[test]
+    fn max_bytes_and_min_one_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        fill(&log, 3, 4);
+        let one = log.read(0, 10, 12, true).expect("read");
+        assert_eq!(offsets_in(&one.records), vec![0, 1, 2, 3]);
+        assert!(log.read(0, 10, 12, false).expect("read").records.is_empty());
+        let size = one.records.len();
+        let two = log.read(0, 2 * size + 5, 12, false).expect("read");
+        assert_eq!(two.records.len(), 2 * size);
+    }
+
+    #[test]
+    fn rolls_by_size_and_reads_across_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, small_config()).expect("open");
+        fill(&log, 40, 5);
+        assert!(log.segments().len() > 5);
+        let mut next = 0;
+        while next < log.log_end_offset() {
+            let r = log.read(next, 700, 200, false).expect("read");
+            let offsets = offsets_in(&r.records);
+            assert_eq!(offsets.first(), Some(&next));
+            next = offsets.last().expect("data") + 1;
+        }
+        assert_eq!(next, 200);
+        for w in log.segments().windows(2) {
+            assert_eq!(w[0].next_offset(), w[1].base_offset());
+            assert!(w[0].size() <= 2000);
+        }
+    }
+
+    #[test]
+    fn rolls_by_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = LogConfig {
+            segment_ms: 100,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), "t", 0, cfg).expect("open");
+        log.append(&batch(1, 1, 1000), 0, 1000).expect("append");
+        log.append(&batch(1, 1, 1050), 0, 1050).expect("append");
+        assert_eq!(log.segments().len(), 1);
+        log.append(&batch(1, 1, 1200), 0, 1200).expect("append");
+        assert_eq!(log.segments().len(), 2);
+        assert_eq!(log.segments()[1].base_offset(), 2);
+    }
+
+    #[test]
+    fn retention_by_size_and_time_moves_log_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, small_config()).expect("open");
+        fill(&log, 40, 5);
+        let before = log.segments().len();
+        let total = log.size_bytes() as i64;
+        log.set_config(LogConfig {
+            retention_bytes: total / 2,
+            retention_ms: -1,
+            ..small_config()
+        });
+        let deleted = log.enforce_retention(i64::MAX).expect("retention");
+        assert!(deleted > 0 && deleted < before);
+        assert!(log.size_bytes() as i64 >= total / 2);
+        let start = log.log_start_offset();
+        assert_eq!(start, log.segments()[0].base_offset());
+        assert_eq!(
+            log.read(start - 1, 100, 1000, true)
+                .map_err(|e| e.error_code()),
+            Err(1)
+        );
+        assert!(!log
+            .read(start, 100, 1000, true)
+            .expect("read")
+            .records
+            .is_empty());
+
+        // Time: everything but the active segment is older than retention.ms.
+        log.set_config(LogConfig {
+            retention_ms: 10,
+            ..small_config()
+        });
+        assert_eq!(log.enforce_retention(1000 + 40).expect("retention"), 0);
+        log.enforce_retention(1000 + 10_000).expect("retention");
+        assert_eq!(log.segments().len(), 1);
+        assert_eq!(log.log_start_offset(), log.segments()[0].base_offset());
+        let logs = std::fs::read_dir(log.dir()).expect("ls").filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        });
+        assert_eq!(logs.count(), 1);
+    }
+
+    #[test]
+    fn idempotent_duplicates_and_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        let p = |seq, n| batch_with(n, 5, 0, (42, 0, seq), Compression::None);
+        let first = log.append(&p(0, 3), 0, 0).expect("append");
+        log.append(&p(3, 2), 0, 0).expect("append");
+        let dup = log.append(&p(0, 3), 0, 0).expect("duplicate is no error");
+        assert!(dup.duplicate);
+        assert_eq!(
+            (dup.base_offset, dup.last_offset),
+            (first.base_offset, first.last_offset)
+        );
+        assert_eq!(log.log_end_offset(), 5);
+        assert_eq!(
+            log.append(&p(9, 1), 0, 0).map_err(|e| e.error_code()),
+            Err(45)
+        );
+        let older = batch_with(1, 5, 0, (42, 0, 5), Compression::None);
+        assert!(log.append(&older, 0, 0).is_ok());
+        let bumped = batch_with(1, 5, 0, (42, 1, 0), Compression::None);
+        log.append(&bumped, 0, 0).expect("new epoch from 0");
+        assert_eq!(
+            log.append(&older, 0, 0).map_err(|e| e.error_code()),
+            Err(47)
+        );
+        assert_eq!(log.log_end_offset(), 7);
+    }
+
+    #[test]
+    fn several_batches_of_one_request_are_checked_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        let p = |seq| batch_with(2, 5, 0, (7, 0, seq), Compression::None);
+        let mut two = bytes::BytesMut::from(&p(0)[..]);
+        two.extend_from_slice(&p(2));
+        let info = log.append(&two.freeze(), 0, 0).expect("in order");
+        assert_eq!((info.base_offset, info.last_offset), (0, 3));
+        let mut gap = bytes::BytesMut::from(&p(4)[..]);
+        gap.extend_from_slice(&p(9));
+        assert_eq!(
+            log.append(&gap.freeze(), 0, 0).map_err(|e| e.error_code()),
+            Err(45)
+        );
+        assert_eq!(log.log_end_offset(), 4);
+    }
+
+    #[test]
+    fn log_append_time_is_stamped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = LogConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), "t", 0, cfg).expect("open");
+        let info = log
+            .append(
+                &batch_with(3, 5, 10, (-1, -1, -1), Compression::Snappy),
+                0,
+                777,
+            )
+            .expect("append");
+        assert_eq!(info.log_append_time, 777);
+        let r = log.read(0, 1 << 20, 3, false).expect("read");
+        let h = BatchHeader::parse(&r.records).expect("header");
+        assert_eq!(h.max_timestamp, 777);
+        assert_eq!(offsets_in(&r.records), vec![0, 1, 2]);
+        assert_eq!(log.offset_for_timestamp(700).expect("io"), Some((0, 777)));
+    }
+
+    #[test]
+    fn offset_for_timestamp_finds_the_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, small_config()).expect("open");
+        // Batch i holds timestamps 1000+10i .. 1000+10i+4.
+        for i in 0..30 {
+            log.append(&batch(5, 50, 1000 + 10 * i), 0, 0)
+                .expect("append");
+        }
+        assert_eq!(log.offset_for_timestamp(0).expect("io"), Some((0, 1000)));
+        assert_eq!(
+            log.offset_for_timestamp(1000 + 10 * 17 + 3).expect("io"),
+            Some((17 * 5 + 3, 1173))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1000 + 10 * 17 + 7).expect("io"),
+            Some((18 * 5, 1180))
+        );
+        assert_eq!(log.offset_for_timestamp(5000).expect("io"), None);
+    }
+
+    #[test]
+    fn high_watermark_wakes_subscribers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        let mut rx = log.subscribe_hw();
+        fill(&log, 1, 3);
+        assert!(!rx.has_changed().expect("open channel"));
+        log.set_high_watermark(100);
+        assert!(rx.has_changed().expect("open channel"));
+        assert_eq!(*rx.borrow_and_update(), 3);
+    }
+
+    #[test]
+    fn readers_see_only_whole_batches_while_appending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Arc::new(Log::open(dir.path(), "t", 0, small_config()).expect("open"));
+        let reader = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut next = 0;
+                while next < 1000 {
+                    let r = log.read(next, 1500, i64::MAX, true).expect("read");
+                    if let Some(last) = offsets_in(&r.records).last() {
+                        next = last + 1;
+                    }
+                }
+            })
+        };
+        fill(&log, 100, 10);
+        reader.join().expect("reader saw consistent data");
+    }
+
+    #[test]
+    fn appends_after_close_fail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        log.close().expect("close");
+        assert_eq!(
+            log.append(&batch(1, 1, 0), 0, 0)
+                .map_err(|e| e.error_code()),
+            Err(56)
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! `broker`: the Kafka-compatible broker (`broker start`) and its client
+//! CLI (`broker topic|produce|consume`).
+
+mod cli;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use broker::config::{BrokerConfig, Sources};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "broker", version, about = "Kafka-compatible broker and client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the broker. Without `zookeeper.connect` (dev mode) it also runs
+    /// the coordinator in-process and keeps everything under `./data`.
+    Start(StartArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct StartArgs {
+    /// A Kafka `server.properties` file.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// `key=value` over the file and the `KAFKA_*` environment, as
+    /// `kafka-server-start.sh --override`.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Dev mode: the embedded coordinator's port.
+    #[arg(long, default_value_t = 2181)]
+    coordinator_port: u16,
+    /// Dev mode: where the coordinator and the logs keep their data.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Start(args) => {
+            common::telemetry::init("info");
+            start(args)
+        }
+        Command::Client(cmd) => {
+            common::telemetry::init("warn");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(cli::run(cmd))
+        }
+    }
+}
+
+fn start(args: StartArgs) -> anyhow::Result<()> {
+    let sources = Sources {
+        file: args.config.clone(),
+        overrides: args.overrides.clone(),
+    };
+    let mut config = BrokerConfig::load(&sources, std::env::vars())?;
+    let dev = config.zookeeper_connect.is_none();
+    if dev && !explicit(&args, "log.dirs") && !explicit(&args, "log.dir") {
+        config.log_dirs = vec![args.data_dir.join("kafka-logs")];
+    }
+    if dev && config.broker_id < 0 {
+        config.broker_id = 0;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = common::shutdown::on_signals()?;
+        // The coordinator stops after the broker, so the broker's session
+        // closes cleanly and its registration goes at once.
+        let coordinator_stop = tokio_util::sync::CancellationToken::new();
+        let mut coordinator = None;
+        if dev {
+            let (addr, task) = start_coordinator(&args, coordinator_stop.clone()).await?;
+            config.zookeeper_connect = Some(addr.to_string());
+            coordinator = Some(task);
+            tracing::info!(coordinator = %addr, "dev mode: coordinator running in-process");
+        }
+        let listeners = broker::server::bind(&config).await?;
+        let announce = |addr: SocketAddr| {
+            let ip = if addr.ip().is_unspecified() {
+                [127, 0, 0, 1].into()
+            } else {
+                addr.ip()
+            };
+            common::announce_listening(SocketAddr::new(ip, addr.port()))
+        };
+        broker::server::run(config, listeners, shutdown.clone(), announce).await?;
+        coordinator_stop.cancel();
+        if let Some(task) = coordinator {
+            task.await.context("coordinator task")??;
+        }
+        Ok(())
+    })
+}
+
+/// Whether a key was set explicitly (override, file or environment), so dev
+/// mode's `./data` default does not replace it.
+fn explicit(args: &StartArgs, key: &str) -> bool {
+    let env_key = format!("KAFKA_{}", key.to_ascii_uppercase().replace('.', "_"));
+    args.overrides
+        .iter()
+        .any(|o| o.starts_with(&format!("{key}=")))
+        || std::env::var_os(env_key).is_some()
+        || args
+            .config
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .is_some_and(|t| broker::config::parse_properties(&t).contains_key(key))
+}
+
+type CoordinatorTask = tokio::task::JoinHandle<Result<(), coordinator::server::ServerError>>;
+
+async fn start_coordinator(
+    args: &StartArgs,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<(SocketAddr, CoordinatorTask)> {
+    let dir = args.data_dir.join("coordinator");
+    let cfg = coordinator::config::Config {
+        client_port: args.coordinator_port,
+        data_dir: dir.clone(),
+        data_log_dir: dir,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", args.coordinator_port))
+        .await
+        .with_context(|| format!("binding the coordinator on port {}", args.coordinator_port))?;
+    let port = listener.local_addr()?.port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(coordinator::server::run(cfg, listener, stop, move |_| {
+        let _ = ready_tx.send(());
+    }));
+    ready_rx.await.context("the coordinator did not start")?;
+    Ok((addr, task))
+}
