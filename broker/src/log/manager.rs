@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(parse_dir_name("a-b.c-12"), Some(("a-b.c".into(), 12)));
         assert_eq!(parse_dir_name("t-0"), Some(("t".into(), 0)));
         assert_eq!(parse_dir_name("t-01"), None);
-        assert_eq!(parse_dir_name("t--1"), None);
+        assert_eq!(parse_dir_name("t--1"), Some(("t-".into(), 1)));
         assert_eq!(parse_dir_name("lost+found"), None);
         assert_eq!(parse_dir_name("t-0.abc-delete"), None);
     }

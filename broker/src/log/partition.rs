@@ -684,7 +684,7 @@ pub(crate) mod tests {
             retention_ms: 10,
             ..small_config()
         });
-        assert_eq!(log.enforce_retention(1000 + 40).expect("retention"), 0);
+        assert_eq!(log.enforce_retention(1000).expect("retention"), 0);
         log.enforce_retention(1000 + 10_000).expect("retention");
         assert_eq!(log.segments().len(), 1);
         assert_eq!(log.log_start_offset(), log.segments()[0].base_offset());

@@ -375,7 +375,8 @@ mod tests {
             seq = ((i64::from(seq) + 2) % (i64::from(i32::MAX) + 1)) as i32;
         }
         assert_eq!(s.producers[&1].batches.len(), CACHED_BATCHES);
-        assert_eq!(s.producers[&1].batches.back().map(|b| b.first_seq), Some(7));
+        assert_eq!(s.producers[&1].batches.back().map(|b| b.first_seq), Some(8));
+        assert_eq!(s.producers[&1].batches.front().map(|b| b.first_seq), Some(0));
     }
 
     #[test]
