@@ -135,7 +135,9 @@ struct Sender {
     topic: String,
     acks: Acks,
     compression: Compression,
+    started: Instant,
     messages: u64,
+    /// Key and value bytes sent.
     bytes: u64,
     progress: ProgressBar,
 }
@@ -168,9 +170,17 @@ impl Sender {
                 Err(e) => return Err(e.into()),
             }
         }
+        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len) as u64;
         self.messages += batch.records.len() as u64;
-        self.bytes += batch.bytes as u64;
+        self.bytes += batch
+            .records
+            .iter()
+            .map(|r| len(&r.key) + len(&r.value))
+            .sum::<u64>();
         self.progress.set_position(self.messages);
+        let secs = self.started.elapsed().as_secs_f64().max(f64::EPSILON);
+        self.progress
+            .set_message(format!("{:.0} msgs/s", self.messages as f64 / secs));
         Ok(())
     }
 }
@@ -221,13 +231,15 @@ pub(super) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
 
     let progress = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {human_pos} messages sent ({per_sec}) {elapsed}")
+        ProgressStyle::with_template("{spinner} {human_pos} messages sent ({msg}) {elapsed}")
             .context("progress template")?,
     );
     // Someone typing lines does not want a spinner in the way.
     let show_progress = !std::io::stdin().is_terminal();
+    let started = Instant::now();
     let mut sender = Sender {
         client,
+        started,
         topic: args.topic.clone(),
         acks: args.acks,
         compression: args.compression.into(),
@@ -236,7 +248,6 @@ pub(super) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         progress,
     };
 
-    let started = Instant::now();
     let mut partitioner = Partitioner::default();
     let mut pending: BTreeMap<i32, Pending> = BTreeMap::new();
     let mut stdin = BufReader::with_capacity(256 * 1024, tokio::io::stdin());
@@ -297,7 +308,7 @@ pub(super) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
 
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "Produced {} messages ({} bytes) to {} in {:.2} s ({:.0} msgs/s)",
+        "Produced {} messages ({} key and value bytes) to {} in {:.2} s ({:.0} msgs/s)",
         sender.messages,
         sender.bytes,
         sender.topic,

@@ -830,3 +830,31 @@ pub(crate) mod tests {
         );
     }
 }
+#[cfg(test)]
+mod perf_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn perf_append() {
+        let dir = tempfile::tempdir().expect("t");
+        let log = Log::open(dir.path(), "t", 0, LogConfig::default()).expect("open");
+        let b = crate::log::batch::testing::batch(160, 100, 0);
+        let n = 20000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            log.append(&b, 0, 0).expect("a");
+        }
+        let el = t.elapsed();
+        eprintln!("batch {} bytes; {} appends in {:?}: {:.0} rec/s, {:.0} MB/s", b.len(), n, el, (n * 160) as f64 / el.as_secs_f64(), (n * b.len()) as f64 / el.as_secs_f64() / 1e6);
+        let t = std::time::Instant::now();
+        let mut off = 0; let mut bytes = 0;
+        while off < log.log_end_offset() {
+            let r = log.read(off, 1 << 20, i64::MAX, true).expect("r");
+            bytes += r.records.len();
+            let mut at = 0; let mut last = off;
+            while let Some(h) = BatchHeader::parse(&r.records[at..]) { last = h.last_offset(); at += h.size; }
+            off = last + 1;
+        }
+        eprintln!("read {} bytes in {:?}", bytes, t.elapsed());
+    }
+}

@@ -376,7 +376,10 @@ mod tests {
         }
         assert_eq!(s.producers[&1].batches.len(), CACHED_BATCHES);
         assert_eq!(s.producers[&1].batches.back().map(|b| b.first_seq), Some(8));
-        assert_eq!(s.producers[&1].batches.front().map(|b| b.first_seq), Some(0));
+        assert_eq!(
+            s.producers[&1].batches.front().map(|b| b.first_seq),
+            Some(0)
+        );
     }
 
     #[test]
