@@ -398,8 +398,9 @@ mod tests {
 
     #[test]
     fn bad_requests_get_kafka_errors() {
-        assert_eq!(assign_replicas(&[1], 1, 2, 0).unwrap_err().error_code(), 38);
-        assert_eq!(assign_replicas(&[1], 0, 1, 0).unwrap_err().error_code(), 37);
+        let code = |r: Result<_, AdminError>| r.err().map(|e| e.error_code());
+        assert_eq!(code(assign_replicas(&[1], 1, 2, 0)), Some(38));
+        assert_eq!(code(assign_replicas(&[1], 0, 1, 0)), Some(37));
         assert_eq!(
             assign_replicas(&[1], 3, 1, 0).map(|a| a.len()).ok(),
             Some(3)
