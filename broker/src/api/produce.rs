@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::valid_topic_name;
+use crate::replicas::Replica;
 use crate::server::Broker;
 
 pub async fn handle(
@@ -31,7 +32,13 @@ pub async fn handle(
             if version >= 5 {
                 r.log_start_offset = -1;
             }
-            let outcome = append(broker, name, pd.index, pd.records.as_ref(), acks, now);
+            let outcome = leader(broker, name, pd.index, acks).and_then(|replica| {
+                let records = pd
+                    .records
+                    .as_ref()
+                    .ok_or_else(|| (ResponseError::CorruptMessage.code(), "no records".into()))?;
+                append(&replica, name, pd.index, records, now)
+            });
             match outcome {
                 Ok(info) => {
                     r.base_offset = info.base_offset;
@@ -68,14 +75,15 @@ pub async fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-fn append(
+/// The replica that takes a produce for `topic`/`partition`, after the
+/// checks Kafka makes before it looks at the records: acks, name, leadership.
+/// Shared with the legacy (v0-v2) handler, whose records need converting.
+pub(super) fn leader(
     broker: &Broker,
     topic: &str,
     partition: i32,
-    records: Option<&bytes::Bytes>,
     acks: i16,
-    now: i64,
-) -> Result<crate::log::AppendInfo, (i16, String)> {
+) -> Result<Arc<Replica>, (i16, String)> {
     if !matches!(acks, -1..=1) {
         return Err((
             ResponseError::InvalidRequiredAcks.code(),
@@ -104,9 +112,18 @@ fn append(
         let code = ResponseError::NotLeaderOrFollower;
         return Err((code.code(), code.to_string()));
     }
-    let Some(records) = records else {
-        return Err((ResponseError::CorruptMessage.code(), "no records".into()));
-    };
+    Ok(replica)
+}
+
+/// Validates `records` (magic-2 batches), assigns offsets and appends them
+/// on the leader `replica` from [`leader`].
+pub(super) fn append(
+    replica: &Replica,
+    topic: &str,
+    partition: i32,
+    records: &bytes::Bytes,
+    now: i64,
+) -> Result<crate::log::AppendInfo, (i16, String)> {
     let info = replica
         .log
         .append(records, replica.leader_epoch(), now)

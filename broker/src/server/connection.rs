@@ -165,6 +165,29 @@ async fn handle(
         version,
         reason: e.to_string(),
     };
+    if api == ApiKey::Produce && version < 3 {
+        // The codec has no Produce below v3: read and answered by hand.
+        RequestHeader::decode(&mut frame, 1).map_err(malformed)?;
+        let span = tracing::debug_span!("request", ?api, version, correlation_id);
+        let body = api::produce_legacy::handle(broker, frame, version)
+            .instrument(span)
+            .await
+            .map_err(malformed)?;
+        let Some(body) = body else {
+            return Ok(None);
+        };
+        let mut buf = BytesMut::with_capacity(4 + body.len());
+        ResponseHeader::default()
+            .with_correlation_id(correlation_id)
+            .encode(&mut buf, 0)
+            .map_err(|e| CloseReason::Encode {
+                api,
+                version,
+                reason: e.to_string(),
+            })?;
+        buf.extend_from_slice(&body);
+        return Ok(Some(buf.freeze()));
+    }
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
         .map_err(malformed)?;
     let request = RequestKind::decode(api, &mut frame, version).map_err(malformed)?;
@@ -201,6 +224,61 @@ fn encode(
         .map_err(fail)?;
     response.encode(&mut buf, version).map_err(fail)?;
     Ok(buf.freeze())
+}
+
+/// Fuzzing seam (`broker/fuzz`), not an API: a broker's connections
+/// without their sockets. Builds a [`Broker`] from its parts, then runs each
+/// stream in `connections` (the bytes one client sends) through the frame
+/// splitting and per-frame handling of [`run`], in order, reporting every
+/// frame and its outcome to `each`: the answer (`None` when none is due) or
+/// why the connection closes there, after which that stream stops. A stream
+/// that ends inside a frame is reported as truncated with an empty frame.
+#[doc(hidden)]
+pub async fn fuzz_connections(
+    config: crate::config::BrokerConfig,
+    cluster: crate::cluster::Cluster,
+    logs: Arc<crate::log::LogManager>,
+    replicas: Arc<crate::replicas::Replicas>,
+    connections: Vec<Vec<u8>>,
+    mut each: impl FnMut(usize, &Bytes, Result<Option<Bytes>, String>),
+) {
+    let broker = Arc::new(Broker {
+        config,
+        cluster,
+        logs,
+        replicas,
+        producer_ids: std::sync::Mutex::new(0..0),
+    });
+    let ctx = RequestContext {
+        listener: "PLAINTEXT".into(),
+        peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+    };
+    let max = broker.config.socket_request_max_bytes;
+    for (conn, stream) in connections.into_iter().enumerate() {
+        let mut inbuf = BytesMut::from(&stream[..]);
+        loop {
+            match next_frame(&mut inbuf, max) {
+                Ok(Some(frame)) => {
+                    let outcome = handle(&broker, &ctx, frame.clone()).await;
+                    let closes = outcome.is_err();
+                    each(conn, &frame, outcome.map_err(|e| e.to_string()));
+                    if closes {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    if !inbuf.is_empty() {
+                        each(conn, &Bytes::new(), Err(CloseReason::Truncated.to_string()));
+                    }
+                    break;
+                }
+                Err(e) => {
+                    each(conn, &Bytes::new(), Err(e.to_string()));
+                    break;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
