@@ -141,23 +141,24 @@ impl Log {
         } else {
             segments.partition_point(|s| s.base_offset() < offset)
         };
-        let mut kept: Vec<_> = segments[..keep].to_vec();
-        if kept.is_empty() {
-            let seg = Segment::create(&self.dir, offset.max(0), super::recovery::now_ms())
-                .map_err(self.io("create segment in"))?;
-            kept.push(Arc::new(seg));
-            self.log_start.store(offset.max(0), Ordering::Release);
-        } else if let Some(last) = kept.last() {
-            last.truncate_to(offset, interval)
-                .map_err(LogError::io("truncate", last.log_path()))?;
-        }
-        let end = kept.last().map_or(offset, |s| s.next_offset());
-        self.publish(kept);
-        self.log_end.store(end, Ordering::Release);
+        // Dropped files go first: a new segment may reuse a dropped one's name.
         for seg in &segments[keep..] {
             seg.delete()
                 .map_err(LogError::io("delete", seg.log_path()))?;
         }
+        let mut kept: Vec<_> = segments[..keep].to_vec();
+        if let Some(last) = kept.last() {
+            last.truncate_to(offset, interval)
+                .map_err(LogError::io("truncate", last.log_path()))?;
+        } else {
+            let seg = Segment::create(&self.dir, offset.max(0), now_ms())
+                .map_err(self.io("create segment in"))?;
+            kept.push(Arc::new(seg));
+            self.log_start.store(offset.max(0), Ordering::Release);
+        }
+        let end = kept.last().map_or(offset, |s| s.next_offset());
+        self.publish(kept);
+        self.log_end.store(end, Ordering::Release);
         self.recovery_point.fetch_min(end, Ordering::AcqRel);
         self.set_high_watermark(self.high_watermark().min(end));
         producer_state::delete_snapshots_outside(&self.dir, i64::MIN, end)
@@ -469,6 +470,10 @@ mod tests {
                 .base_offset,
             0
         );
+        log.close().expect("close");
+        drop(log);
+        let log = Log::open(dir.path(), "t", 0, small_config()).expect("reopen");
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 1));
     }
 
     proptest::proptest! {
