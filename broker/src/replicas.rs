@@ -2,15 +2,19 @@
 //! a log is opened (or created) for every partition assigned here, its
 //! leadership and leader epoch follow the partition state, and logs of
 //! deleted topics are removed. Handlers look partitions up without locks
-//! held across I/O.
+//! held across I/O, and wait on the *applied* image: once a topic shows
+//! there with a leader here, its log is open and takes writes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, RwLock};
 
+use std::time::Duration;
+
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{Cluster, MetadataImage};
+use crate::cluster::{wait_for_image, AdminError, Cluster, MetadataImage};
 use crate::log::{Log, LogConfig, LogManager};
 
 /// One hosted partition.
@@ -33,12 +37,37 @@ impl Replica {
 
 type Key = (Arc<str>, i32);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Replicas {
     map: RwLock<HashMap<Key, Arc<Replica>>>,
+    /// The last image whose partitions are all in `map`.
+    applied: watch::Sender<Arc<MetadataImage>>,
+}
+
+impl Default for Replicas {
+    fn default() -> Self {
+        Replicas {
+            map: RwLock::default(),
+            applied: watch::Sender::new(Arc::new(MetadataImage::default())),
+        }
+    }
 }
 
 impl Replicas {
+    /// The newest image this broker acts on (its logs are open).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().clone()
+    }
+
+    /// Waits until `ready` holds for an applied image, or `timeout` passes.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        ready: impl Fn(&MetadataImage) -> bool,
+    ) -> Result<(), AdminError> {
+        wait_for_image(self.applied.subscribe(), timeout, ready).await
+    }
+
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         map.get(&(Arc::from(topic), partition)).cloned()
@@ -158,6 +187,7 @@ pub async fn follow(
             replicas
                 .apply(&img, cluster.broker_id(), &logs, &defaults)
                 .await;
+            replicas.applied.send_replace(img);
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

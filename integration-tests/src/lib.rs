@@ -8,6 +8,7 @@
 //! `python3-kazoo` and `zookeeper` packages (and a JRE) whichever server is tested.
 
 pub mod kafka;
+pub mod kafka_raw;
 pub mod process;
 pub mod raw;
 mod util;

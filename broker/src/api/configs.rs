@@ -163,7 +163,7 @@ pub fn describe(
     req: DescribeConfigsRequest,
     version: i16,
 ) -> DescribeConfigsResponse {
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     let results = req
         .resources
         .into_iter()
@@ -239,7 +239,7 @@ async fn store(
             "only topic configs can be altered".into(),
         ));
     }
-    if broker.cluster.image().topic(name).is_none() {
+    if broker.replicas.image().topic(name).is_none() {
         return Err((
             ResponseError::UnknownTopicOrPartition.code(),
             "unknown topic".into(),
@@ -291,7 +291,7 @@ pub async fn incremental_alter(
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     let mut responses = Vec::with_capacity(req.resources.len());
     for res in req.resources {
         let name = res.resource_name.to_string();

@@ -14,7 +14,7 @@ pub fn handle(
     ctx: &RequestContext,
     _req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     let brokers = img
         .brokers
         .iter()

@@ -26,7 +26,7 @@ pub async fn handle(
     req: MetadataRequest,
     version: i16,
 ) -> MetadataResponse {
-    let mut img = broker.cluster.image();
+    let mut img = broker.replicas.image();
     // v0 has no way to ask for "all topics" but an empty list.
     let names: Option<Vec<String>> = match req.topics {
         None => None,
@@ -50,12 +50,12 @@ pub async fn handle(
             }
             let want: Vec<String> = missing.iter().map(|s| s.to_string()).collect();
             let _ = broker
-                .cluster
+                .replicas
                 .wait_for(AUTO_CREATE_WAIT, |i| {
                     want.iter().all(|n| i.topic(n).is_some_and(|t| online(t)))
                 })
                 .await;
-            img = broker.cluster.image();
+            img = broker.replicas.image();
         }
     }
 

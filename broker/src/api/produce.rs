@@ -97,7 +97,7 @@ pub(super) fn leader(
         ));
     }
     let Some(replica) = broker.replicas.get(topic, partition) else {
-        let img = broker.cluster.image();
+        let img = broker.replicas.image();
         let known = img
             .topic(topic)
             .is_some_and(|t| t.partition(partition).is_some());

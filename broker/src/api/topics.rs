@@ -46,7 +46,7 @@ fn online(img: &MetadataImage, name: &str, partitions: usize) -> bool {
 /// Losing a creation race to another broker is fine.
 pub async fn auto_create(broker: &Broker, name: &str) {
     let cfg = &broker.config;
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     let live: Vec<i32> = img.brokers.keys().copied().collect();
     let result = match assign_replicas(&live, cfg.num_partitions, cfg.default_replication_factor, 0)
     {
@@ -101,7 +101,7 @@ pub async fn create(
     let wait = timeout(req.timeout_ms);
     for (name, partitions, i) in created {
         let ready = broker
-            .cluster
+            .replicas
             .wait_for(wait, |img| online(img, &name, partitions))
             .await;
         if let Err(e) = ready {
@@ -128,7 +128,7 @@ async fn create_one(
             ),
         ));
     }
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     if img.topic(name).is_some() {
         return Err(refusal(AdminError::TopicExists));
     }
@@ -225,7 +225,7 @@ pub async fn delete(
     req: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     // v6 names topics by name or id; earlier versions by name only.
     let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         req.topics
@@ -282,7 +282,7 @@ pub async fn delete(
     let wait = timeout(req.timeout_ms);
     for (name, i) in pending {
         if let Err(e) = broker
-            .cluster
+            .replicas
             .wait_for(wait, |img| img.topic(&name).is_none())
             .await
         {
@@ -307,7 +307,7 @@ pub async fn create_partitions(
         let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
         let outcome = match add_partitions(broker, t, req.validate_only).await {
             Ok(Some(count)) => broker
-                .cluster
+                .replicas
                 .wait_for(wait, |img| online(img, &name, count))
                 .await
                 .map_err(refusal),
@@ -330,7 +330,7 @@ async fn add_partitions(
     t: &kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic,
     validate_only: bool,
 ) -> Result<Option<usize>, Refusal> {
-    let img = broker.cluster.image();
+    let img = broker.replicas.image();
     let Some(topic) = img.topic(t.name.0.as_str()) else {
         return Err(refusal(AdminError::UnknownTopic));
     };

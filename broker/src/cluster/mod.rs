@@ -114,28 +114,6 @@ impl Cluster {
         self.image.clone()
     }
 
-    /// Waits until `ready` holds for the image, or `timeout` passes.
-    pub async fn wait_for(
-        &self,
-        timeout: Duration,
-        ready: impl Fn(&MetadataImage) -> bool,
-    ) -> Result<(), AdminError> {
-        let mut rx = self.image.clone();
-        let wait = async {
-            loop {
-                if ready(&rx.borrow_and_update()) {
-                    return Ok(());
-                }
-                if rx.changed().await.is_err() {
-                    return Err(AdminError::NoCoordinator);
-                }
-            }
-        };
-        tokio::time::timeout(timeout, wait)
-            .await
-            .unwrap_or(Err(AdminError::Timeout))
-    }
-
     /// Waits (briefly) for a live session.
     async fn client(&self) -> Result<Client, AdminError> {
         let mut rx = self.client.clone();
@@ -308,6 +286,28 @@ impl Cluster {
             }
         }
     }
+}
+
+/// Waits until `ready` holds for the newest image `rx` carries, or
+/// `timeout` passes.
+pub async fn wait_for_image(
+    mut rx: watch::Receiver<Arc<MetadataImage>>,
+    timeout: Duration,
+    ready: impl Fn(&MetadataImage) -> bool,
+) -> Result<(), AdminError> {
+    let wait = async {
+        loop {
+            if ready(&rx.borrow_and_update()) {
+                return Ok(());
+            }
+            if rx.changed().await.is_err() {
+                return Err(AdminError::NoCoordinator);
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .unwrap_or(Err(AdminError::Timeout))
 }
 
 fn persistent() -> zookeeper_client::CreateOptions<'static> {

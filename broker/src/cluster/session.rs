@@ -119,10 +119,8 @@ impl<'a> Session<'a> {
     async fn serve(mut self, shutdown: &CancellationToken) -> Result<(), ZkError> {
         create_top_level_paths(&self.client).await?;
         let cluster_id = cluster_id(&self.client).await?;
-        let mut watchers = Vec::new();
-        for (path, mode) in WATCHED {
-            watchers.push(self.client.watch(path, mode).await?);
-        }
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let mut forwarders = self.watch_all(&tx).await?;
         if !self.register(shutdown).await? {
             return Ok(());
         }
@@ -131,12 +129,6 @@ impl<'a> Session<'a> {
         self.publish(&img);
         self.elect_and_reconcile(&img).await?;
 
-        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-        let forwarders: Vec<_> = watchers
-            .into_iter()
-            .map(|w| tokio::spawn(forward(w, tx.clone())))
-            .collect();
-        drop(tx);
         let result = loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
@@ -150,19 +142,49 @@ impl<'a> Session<'a> {
             while let Ok(e) = events.try_recv() {
                 batch.push(e);
             }
-            match self.apply(&mut img, batch, &cluster_id).await {
+            let step = async {
+                if self.apply(&mut img, batch).await? {
+                    // Reconnected: the client does not restore persistent
+                    // watches (zookeeper-client 0.11 re-sends only one-shot
+                    // ones), and events during the outage may be lost. Watch
+                    // again first, then re-read everything.
+                    let renewed = self.watch_all(&tx).await?;
+                    for old in std::mem::replace(&mut forwarders, renewed) {
+                        // Dropping the old watcher after its replacement
+                        // exists keeps the server-side watch.
+                        old.abort();
+                    }
+                    img = image::load_all(&self.client, cluster_id.clone()).await?;
+                }
+                self.publish(&img);
+                self.elect_and_reconcile(&img).await
+            };
+            match step.await {
                 Ok(()) => {}
+                // The reconnect's SyncConnected event brings us back here.
+                Err(ZkError::ConnectionLoss) => {
+                    tracing::info!("coordinator connection lost; serving the last metadata");
+                }
                 Err(e) => break Err(e),
-            }
-            self.publish(&img);
-            if let Err(e) = self.elect_and_reconcile(&img).await {
-                break Err(e);
             }
         };
         for f in forwarders {
             f.abort();
         }
         result
+    }
+
+    /// Adds the persistent watches, each forwarding into `tx`.
+    async fn watch_all(
+        &self,
+        tx: &tokio::sync::mpsc::UnboundedSender<WatchedEvent>,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, ZkError> {
+        let mut out = Vec::with_capacity(WATCHED.len());
+        for (path, mode) in WATCHED {
+            let watcher = self.client.watch(path, mode).await?;
+            out.push(tokio::spawn(forward(watcher, tx.clone())));
+        }
+        Ok(out)
     }
 
     /// Kafka's registration: create the ephemeral empty, set the JSON, in
@@ -242,32 +264,28 @@ impl<'a> Session<'a> {
 
     /// Updates `img` for a batch of watch events; only what changed is
     /// re-read, except after a reconnect where events may have been lost.
+    /// Updates `img` for a batch of watch events, re-reading only what an
+    /// event names. Returns true after a reconnect, when the caller must
+    /// re-watch and re-read everything instead.
     async fn apply(
-        &mut self,
+        &self,
         img: &mut MetadataImage,
         batch: Vec<WatchedEvent>,
-        cluster_id: &str,
-    ) -> Result<(), ZkError> {
-        let mut reload_all = false;
+    ) -> Result<bool, ZkError> {
+        let mut reconnected = false;
         for event in batch {
             if event.event_type == EventType::Session {
                 if event.session_state.is_terminated() {
                     return Err(ZkError::SessionExpired);
                 }
-                if event.session_state == SessionState::SyncConnected {
-                    reload_all = true;
-                }
+                reconnected |= event.session_state == SessionState::SyncConnected;
                 continue;
             }
-            if reload_all {
-                continue;
+            if !reconnected {
+                self.apply_path(img, &event.path).await?;
             }
-            self.apply_path(img, &event.path).await?;
         }
-        if reload_all {
-            *img = image::load_all(&self.client, cluster_id.to_owned()).await?;
-        }
-        Ok(())
+        Ok(reconnected)
     }
 
     async fn apply_path(&self, img: &mut MetadataImage, path: &str) -> Result<(), ZkError> {

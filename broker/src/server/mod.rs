@@ -3,6 +3,8 @@
 //! Kafka connections until shutdown, when it closes every log cleanly.
 
 mod connection;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 
 use std::net::SocketAddr;
@@ -164,6 +166,19 @@ pub async fn run(
         producer_ids: Mutex::new(0..0),
     });
 
+    // As Kafka, requests are served only once this broker is registered
+    // and its partitions are open: a client's first answer is then right.
+    let me = broker.id();
+    loop {
+        let registered = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = broker.replicas.wait_for(Duration::from_secs(10), |img| img.brokers.contains_key(&me) && img.controller_id.is_some()) => r,
+        };
+        match registered {
+            Ok(()) => break,
+            Err(_) => tracing::info!(broker = me, "still waiting to register in the coordinator"),
+        }
+    }
     let tracker = TaskTracker::new();
     let connections = CancellationToken::new();
     if let Some(first) = listeners.first().and_then(|l| l.listener.local_addr().ok()) {
