@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod group;
 pub mod log;
 pub mod replicas;
 pub mod server;

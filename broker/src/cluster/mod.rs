@@ -6,6 +6,7 @@
 
 mod controller;
 pub mod image;
+pub mod offsets;
 mod session;
 pub mod znode;
 
@@ -115,7 +116,7 @@ impl Cluster {
     }
 
     /// Waits (briefly) for a live session.
-    async fn client(&self) -> Result<Client, AdminError> {
+    pub(crate) async fn client(&self) -> Result<Client, AdminError> {
         let mut rx = self.client.clone();
         let wait = async {
             loop {

@@ -1,0 +1,26 @@
+//! Consumer groups (Kafka's classic JoinGroup/SyncGroup protocol) as a pure
+//! state machine: requests in, responses and delayed completions out, time
+//! passed in as milliseconds. The network layer owns the waiting requests.
+//!
+//! Mirrors Kafka 3.x `GroupCoordinator`/`GroupMetadata`/`MemberMetadata`:
+//! a JoinGroup or SyncGroup may be parked (`Pending`) and answered later by a
+//! [`Completion`] returned from another call or from [`GroupCoordinatorState::tick`].
+
+mod coordinator;
+mod join;
+mod member;
+mod rebalance;
+mod requests;
+mod state;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use coordinator::GroupCoordinatorState;
+pub use state::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
+pub use types::{
+    Completion, GroupConfig, GroupOverview, GroupState, GroupSummary, JoinMember, JoinOutcome,
+    JoinRequest, JoinResponse, LeaveMember, LeaveResult, MemberSummary, Protocol, Response,
+    SyncOutcome, SyncRequest, SyncResponse,
+};
