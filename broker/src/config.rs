@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::group::GroupConfig;
 use crate::log::LogConfig;
 
 /// Environment variables of the cp-kafka image that configure the JVM or
@@ -106,6 +107,10 @@ pub struct BrokerConfig {
     pub log_flush_interval_ms: Option<u64>,
     pub log_flush_scheduler_interval: Duration,
     pub reserved_broker_max_id: i32,
+    /// Consumer groups: `group.min|max.session.timeout.ms`,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group: GroupConfig,
+    pub offset_metadata_max_bytes: usize,
     /// Topic-level defaults (`log.segment.bytes` and friends).
     pub log: LogConfig,
 }
@@ -136,6 +141,8 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: None,
             log_flush_scheduler_interval: Duration::from_millis(1000),
             reserved_broker_max_id: 1000,
+            group: GroupConfig::default(),
+            offset_metadata_max_bytes: 4096,
             log: LogConfig::default(),
         }
     }
@@ -233,6 +240,17 @@ impl BrokerConfig {
                     cfg.log_flush_scheduler_interval = Duration::from_millis(positive(key, v)?)
                 }
                 "reserved.broker.max.id" => cfg.reserved_broker_max_id = positive(key, v)?,
+                "group.min.session.timeout.ms" => {
+                    cfg.group.min_session_timeout_ms = positive(key, v)?
+                }
+                "group.max.session.timeout.ms" => {
+                    cfg.group.max_session_timeout_ms = positive(key, v)?
+                }
+                "group.initial.rebalance.delay.ms" => {
+                    cfg.group.initial_rebalance_delay_ms = num(key, v)?
+                }
+                "group.max.size" => cfg.group.max_size = positive(key, v)?,
+                "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = positive(key, v)?,
                 "log.segment.bytes" => {
                     topic_defaults.insert("segment.bytes".into(), v.to_owned());
                 }
@@ -260,7 +278,6 @@ impl BrokerConfig {
                 | "offsets.topic.replication.factor"
                 | "transaction.state.log.replication.factor"
                 | "transaction.state.log.min.isr"
-                | "group.initial.rebalance.delay.ms"
                 | "zookeeper.connection.timeout.ms"
                 | "listener.security.protocol.map"
                 | "inter.broker.listener.name"

@@ -7,9 +7,13 @@ pub mod api_versions;
 mod configs;
 mod describe_cluster;
 mod fetch;
+mod find_coordinator;
+mod group_admin;
+mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offsets;
 mod produce;
 pub mod produce_legacy;
 mod topics;
@@ -44,6 +48,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn supports(api: ApiKey, version: i16) -> bool {
@@ -95,6 +110,33 @@ pub async fn handle(
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r))
+        }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r, v))
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(groups::join(broker, ctx, header, r, v).await)
+        }
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(groups::sync(broker, r, v).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(broker, r).await),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups::leave(broker, r, v).await),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(offsets::commit(broker, r, v).await)
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(offsets::fetch(broker, r, v).await)
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(offsets::delete(broker, r).await)
+        }
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(group_admin::describe(broker, r, v).await)
+        }
+        RequestKind::ListGroups(r) => {
+            ResponseKind::ListGroups(group_admin::list(broker, r, v).await)
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(group_admin::delete(broker, r).await)
         }
         other => {
             // Unreachable through `supports`, kept total for the compiler.

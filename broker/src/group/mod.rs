@@ -11,6 +11,7 @@ mod join;
 mod member;
 mod rebalance;
 mod requests;
+mod service;
 mod state;
 mod types;
 
@@ -18,6 +19,7 @@ mod types;
 mod tests;
 
 pub use coordinator::GroupCoordinatorState;
+pub use service::{coordinator_for, GroupService};
 pub use state::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
 pub use types::{
     Completion, GroupConfig, GroupOverview, GroupState, GroupSummary, JoinMember, JoinOutcome,

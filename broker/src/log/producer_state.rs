@@ -110,10 +110,21 @@ impl<'a> PendingAppend<'a> {
                     });
                 }
                 if h.producer_epoch == e.epoch {
-                    if let Some(dup) = e
-                        .batches
-                        .iter()
-                        .find(|b| b.first_seq == meta.first_seq && b.last_seq == meta.last_seq)
+                    // Only a batch already in the log is a duplicate (as
+                    // Kafka's `findDuplicateBatch` on the last entry): one
+                    // repeating a batch of this same append is out of
+                    // sequence, and answering it as a duplicate would ack
+                    // offsets that are never written.
+                    if let Some(dup) = self
+                        .state
+                        .producers
+                        .get(&pid)
+                        .filter(|c| c.epoch == h.producer_epoch)
+                        .and_then(|c| {
+                            c.batches.iter().find(|b| {
+                                b.first_seq == meta.first_seq && b.last_seq == meta.last_seq
+                            })
+                        })
                     {
                         return Ok(Some(*dup));
                     }
@@ -390,6 +401,14 @@ mod tests {
         assert!(p.check(&header(3, 0, 2, 2, 2)).is_ok());
         assert_eq!(
             p.check(&header(3, 0, 9, 1, 4)).map_err(|e| e.error_code()),
+            Err(45)
+        );
+        // A batch repeated within one request is not a duplicate of the
+        // first copy, which is not in the log yet (found by broker/fuzz).
+        let mut p = s.begin();
+        assert!(p.check(&header(4, 0, 0, 1, 0)).is_ok());
+        assert_eq!(
+            p.check(&header(4, 0, 0, 1, 1)).map_err(|e| e.error_code()),
             Err(45)
         );
     }

@@ -242,8 +242,11 @@ pub async fn fuzz_connections(
     connections: Vec<Vec<u8>>,
     mut each: impl FnMut(usize, &Bytes, Result<Option<Bytes>, String>),
 ) {
+    let groups =
+        crate::group::GroupService::start(config.group, cluster.clone(), CancellationToken::new());
     let broker = Arc::new(Broker {
         config,
+        groups,
         cluster,
         logs,
         replicas,

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cluster::{AdminError, Cluster, Endpoint, SessionConfig};
 use crate::config::BrokerConfig;
+use crate::group::GroupService;
 use crate::log::{FlushSettings, LogManager};
 use crate::replicas::{self, Replicas};
 
@@ -43,6 +44,7 @@ pub struct Broker {
     pub cluster: Cluster,
     pub logs: Arc<LogManager>,
     pub replicas: Arc<Replicas>,
+    pub groups: GroupService,
     producer_ids: Mutex<std::ops::Range<i64>>,
 }
 
@@ -158,8 +160,10 @@ pub async fn run(
             checkpoint_interval: Duration::from_secs(60),
         },
     );
+    let groups = GroupService::start(config.group, cluster.clone(), background.clone());
     let broker = Arc::new(Broker {
         config,
+        groups,
         cluster,
         logs: logs.clone(),
         replicas,
