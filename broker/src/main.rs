@@ -1,5 +1,5 @@
 //! `broker`: the Kafka-compatible broker (`broker start`) and its client
-//! CLI (`broker topic|produce|consume`).
+//! CLI (`broker topic|group|produce|consume`).
 
 mod cli;
 

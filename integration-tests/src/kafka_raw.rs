@@ -41,6 +41,16 @@ pub mod err {
     pub const INVALID_CONFIG: i16 = 40;
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const INVALID_GROUP_ID: i16 = 24;
+    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const NON_EMPTY_GROUP: i16 = 68;
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
 }
 
 pub fn topic_name(s: &str) -> TopicName {
@@ -441,4 +451,279 @@ pub fn wait_leader(addr: SocketAddr, topic: &str, partition: i32) -> Result<()> 
         );
     }
     Ok(())
+}
+
+/// Consumer-group requests as a Java consumer sends them (JoinGroup v5 with the
+/// consumer protocol, SyncGroup v3, Heartbeat v3, OffsetCommit/OffsetFetch v8),
+/// with the answers decoded to plain values for assertions.
+pub mod group {
+    use anyhow::{bail, Context, Result};
+    use bytes::{BufMut, Bytes, BytesMut};
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{
+        ConsumerProtocolAssignment, ConsumerProtocolSubscription, DescribeGroupsRequest,
+        DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+        JoinGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+        OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
+    };
+    use kafka_protocol::protocol::Encodable;
+
+    use super::{err, str_bytes, topic_name, KafkaConn};
+
+    pub fn group_id(g: &str) -> GroupId {
+        GroupId(str_bytes(g))
+    }
+
+    /// A consumer-protocol subscription (v1) to `topics`, version-prefixed.
+    pub fn subscription(topics: &[&str]) -> Result<Bytes> {
+        let sub = ConsumerProtocolSubscription::default()
+            .with_topics(topics.iter().map(|t| str_bytes(t)).collect());
+        let mut buf = BytesMut::new();
+        buf.put_i16(1);
+        sub.encode(&mut buf, 1)?;
+        Ok(buf.freeze())
+    }
+
+    /// A consumer-protocol assignment (v1) of `parts`, version-prefixed.
+    pub fn assignment(parts: &[(&str, &[i32])]) -> Result<Bytes> {
+        let a = ConsumerProtocolAssignment::default().with_assigned_partitions(
+            parts
+                .iter()
+                .map(|(t, ps)| {
+                    TopicPartition::default()
+                        .with_topic(topic_name(t))
+                        .with_partitions(ps.to_vec())
+                })
+                .collect(),
+        );
+        let mut buf = BytesMut::new();
+        buf.put_i16(1);
+        a.encode(&mut buf, 1)?;
+        Ok(buf.freeze())
+    }
+
+    /// A JoinGroup of the consumer protocol ("range") subscribing to `topics`.
+    pub fn join_request(
+        group: &str,
+        member_id: &str,
+        session_timeout_ms: i32,
+        protocol_type: &str,
+        topics: &[&str],
+    ) -> Result<JoinGroupRequest> {
+        Ok(JoinGroupRequest::default()
+            .with_group_id(group_id(group))
+            .with_session_timeout_ms(session_timeout_ms)
+            .with_rebalance_timeout_ms(session_timeout_ms)
+            .with_member_id(str_bytes(member_id))
+            .with_protocol_type(str_bytes(protocol_type))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(str_bytes("range"))
+                .with_metadata(subscription(topics)?)]))
+    }
+
+    /// A member that completed JoinGroup and SyncGroup.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Member {
+        pub member_id: String,
+        pub generation: i32,
+    }
+
+    /// Joins `group` as its only member (JoinGroup v5: MEMBER_ID_REQUIRED, then
+    /// again with the given id), then syncs as leader, assigning itself `parts`.
+    pub fn join_alone(
+        conn: &mut KafkaConn,
+        group: &str,
+        session_timeout_ms: i32,
+        parts: &[(&str, &[i32])],
+    ) -> Result<Member> {
+        let topics: Vec<&str> = parts.iter().map(|(t, _)| *t).collect();
+        let first: JoinGroupResponse = conn.send(
+            5,
+            &join_request(group, "", session_timeout_ms, "consumer", &topics)?,
+        )?;
+        if first.error_code != err::MEMBER_ID_REQUIRED || first.member_id.is_empty() {
+            bail!("first JoinGroup v5 answered {first:?}");
+        }
+        let member_id = first.member_id.to_string();
+        let joined: JoinGroupResponse = conn.send(
+            5,
+            &join_request(group, &member_id, session_timeout_ms, "consumer", &topics)?,
+        )?;
+        if joined.error_code != err::NONE || joined.leader.as_str() != member_id {
+            bail!("second JoinGroup v5 answered {joined:?}");
+        }
+        let code = sync(
+            conn,
+            group,
+            joined.generation_id,
+            &member_id,
+            Some(assignment(parts)?),
+        )?;
+        if code != err::NONE {
+            bail!("SyncGroup answered {code}");
+        }
+        Ok(Member {
+            member_id,
+            generation: joined.generation_id,
+        })
+    }
+
+    /// SyncGroup v3; the leader passes its own assignment. Returns the error code.
+    pub fn sync(
+        conn: &mut KafkaConn,
+        group: &str,
+        generation: i32,
+        member_id: &str,
+        own_assignment: Option<Bytes>,
+    ) -> Result<i16> {
+        let req = SyncGroupRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id(generation)
+            .with_member_id(str_bytes(member_id))
+            .with_assignments(
+                own_assignment
+                    .into_iter()
+                    .map(|a| {
+                        SyncGroupRequestAssignment::default()
+                            .with_member_id(str_bytes(member_id))
+                            .with_assignment(a)
+                    })
+                    .collect(),
+            );
+        let resp: SyncGroupResponse = conn.send(3, &req)?;
+        Ok(resp.error_code)
+    }
+
+    /// Heartbeat v3; returns the error code.
+    pub fn heartbeat(
+        conn: &mut KafkaConn,
+        group: &str,
+        generation: i32,
+        member_id: &str,
+    ) -> Result<i16> {
+        let req = HeartbeatRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id(generation)
+            .with_member_id(str_bytes(member_id));
+        let resp: HeartbeatResponse = conn.send(3, &req)?;
+        Ok(resp.error_code)
+    }
+
+    /// One partition to commit: (topic, partition, offset, metadata).
+    pub type Commit<'a> = (&'a str, i32, i64, Option<&'a str>);
+
+    /// OffsetCommit v8; each partition's (topic, partition, error code), in request order.
+    pub fn commit(
+        conn: &mut KafkaConn,
+        group: &str,
+        generation: i32,
+        member_id: &str,
+        offsets: &[Commit<'_>],
+    ) -> Result<Vec<(String, i32, i16)>> {
+        let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+        for &(t, p, o, m) in offsets {
+            let part = OffsetCommitRequestPartition::default()
+                .with_partition_index(p)
+                .with_committed_offset(o)
+                .with_committed_metadata(m.map(str_bytes));
+            match topics.iter_mut().find(|x| x.name.0.as_str() == t) {
+                Some(x) => x.partitions.push(part),
+                None => topics.push(
+                    OffsetCommitRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(vec![part]),
+                ),
+            }
+        }
+        let req = OffsetCommitRequest::default()
+            .with_group_id(group_id(group))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(str_bytes(member_id))
+            .with_topics(topics);
+        let resp: OffsetCommitResponse = conn.send(8, &req)?;
+        Ok(resp
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.0.to_string(), p.partition_index, p.error_code))
+            })
+            .collect())
+    }
+
+    /// A group's committed offsets from OffsetFetch v8 (all topics): the group's
+    /// error code and its (topic, partition, offset, metadata), sorted.
+    pub type Committed = (i16, Vec<(String, i32, i64, Option<String>)>);
+
+    pub fn fetch(conn: &mut KafkaConn, group: &str) -> Result<Committed> {
+        let req =
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(group_id(group))
+                .with_topics(None)]);
+        let resp: OffsetFetchResponse = conn.send(8, &req)?;
+        let g = resp
+            .groups
+            .first()
+            .context("OffsetFetch answer without a group")?;
+        let mut rows: Vec<_> = g
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        t.name.0.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.metadata.as_ref().map(|m| m.to_string()),
+                    )
+                })
+            })
+            .collect();
+        rows.sort();
+        Ok((g.error_code, rows))
+    }
+
+    /// A group as DescribeGroups v5 reports it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Described {
+        pub error_code: i16,
+        pub state: String,
+        pub protocol_type: String,
+        pub protocol: String,
+        /// (member id, client id, assignment bytes)
+        pub members: Vec<(String, String, Bytes)>,
+    }
+
+    pub fn describe(conn: &mut KafkaConn, group: &str) -> Result<Described> {
+        let req = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
+        let resp: DescribeGroupsResponse = conn.send(5, &req)?;
+        let g = resp
+            .groups
+            .first()
+            .context("DescribeGroups answer without a group")?;
+        Ok(Described {
+            error_code: g.error_code,
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members: g
+                .members
+                .iter()
+                .map(|m| {
+                    (
+                        m.member_id.to_string(),
+                        m.client_id.to_string(),
+                        m.member_assignment.clone(),
+                    )
+                })
+                .collect(),
+        })
+    }
 }

@@ -64,11 +64,13 @@ pub async fn commit(
                     if topic.and_then(|t| t.partition(p.partition_index)).is_none() {
                         return Err(ResponseError::UnknownTopicOrPartition);
                     }
-                    let metadata = p.committed_metadata.as_ref().map(|m| m.to_string());
-                    if metadata
+                    // Kafka stores a null metadata string as "".
+                    let metadata = p
+                        .committed_metadata
                         .as_ref()
-                        .is_some_and(|m| m.len() > broker.config.offset_metadata_max_bytes)
-                    {
+                        .map(|m| m.to_string())
+                        .unwrap_or_default();
+                    if metadata.len() > broker.config.offset_metadata_max_bytes {
                         return Err(ResponseError::OffsetMetadataTooLarge);
                     }
                     Ok(CommittedOffset {
@@ -78,7 +80,7 @@ pub async fn commit(
                         } else {
                             -1
                         },
-                        metadata,
+                        metadata: Some(metadata),
                         commit_timestamp: now,
                     })
                 });

@@ -1,8 +1,9 @@
-//! The client side of the `broker` binary: `broker topic|produce|consume ...`, talking to
+//! The client side of the `broker` binary: `broker topic|produce|consume|group ...`, talking to
 //! any Kafka-compatible broker through [`broker::client`].
 
 mod consume;
 mod format;
+mod group;
 mod produce;
 mod topic;
 
@@ -15,6 +16,8 @@ pub enum ClientCommand {
     Produce(produce::ProduceArgs),
     /// Print records of a topic to stdout.
     Consume(consume::ConsumeArgs),
+    /// List, describe (with lag), delete consumer groups and reset their offsets.
+    Group(group::GroupArgs),
 }
 
 /// Where to reach the cluster; every client subcommand takes it.
@@ -46,7 +49,16 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Topic(args) => topic::run(args).await,
         ClientCommand::Produce(args) => produce::run(args).await,
         ClientCommand::Consume(args) => consume::run(args).await,
+        ClientCommand::Group(args) => group::run(args).await,
     }
+}
+
+/// A table in the style every client subcommand prints.
+fn new_table(header: &[&str]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(header.iter().copied());
+    table
 }
 
 /// Parses `key=value` (split at the first `=`), for `--config` and `--header`.

@@ -3,10 +3,10 @@
 use anyhow::Context as _;
 use base64::Engine as _;
 use broker::client::{Client, ClientError, NewTopic, TopicInfo, CONFIG_SOURCE_TOPIC};
-use comfy_table::{presets, Table};
+use comfy_table::Table;
 use uuid::Uuid;
 
-use super::{parse_key_value, ConnectArgs};
+use super::{new_table, parse_key_value, ConnectArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct TopicArgs {
@@ -116,13 +116,6 @@ async fn topic_overrides(client: &mut Client, topic: &str) -> anyhow::Result<Opt
         Err(ClientError::UnsupportedApi { .. }) => Ok(None),
         Err(e) => Err(e).with_context(|| format!("configs of {topic}")),
     }
-}
-
-fn new_table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
-    table.set_header(header.iter().copied());
-    table
 }
 
 /// A topic's replication factor, as Kafka's tools report it: the first partition's.

@@ -168,11 +168,7 @@ impl Client {
 
         // Learn addresses and leaders; a broker that moved gets a fresh connection.
         for b in &brokers {
-            let addr = format!("{}:{}", b.host, b.port);
-            if self.brokers.get(&b.id) != Some(&addr) {
-                self.conns.remove(&b.id);
-                self.brokers.insert(b.id, addr);
-            }
+            self.learn_broker(b.id, format!("{}:{}", b.host, b.port));
         }
         self.controller_id = response.controller_id.0;
         for t in &topics {
@@ -267,6 +263,22 @@ impl Client {
         } else {
             Ok(&mut self.bootstrap)
         }
+    }
+
+    /// Records that broker `id` listens at `addr` (FindCoordinator names a broker and its
+    /// address at once); a broker that moved gets a fresh connection.
+    pub(crate) fn learn_broker(&mut self, id: i32, addr: String) {
+        if self.brokers.get(&id) != Some(&addr) {
+            self.conns.remove(&id);
+            self.brokers.insert(id, addr);
+        }
+    }
+
+    /// The ids of every broker the latest Metadata named, ascending.
+    pub(crate) fn broker_ids(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.brokers.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Any connection will do (e.g. DescribeConfigs for a topic): the bootstrap one.

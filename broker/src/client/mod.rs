@@ -1,5 +1,6 @@
-//! A small async Kafka client, used by the `broker topic|produce|consume` CLI and by tests:
-//! one connection per broker with version negotiation, plus admin and data helpers.
+//! A small async Kafka client, used by the `broker topic|produce|consume|group` CLI and by
+//! tests: one connection per broker with version negotiation, plus admin, data and
+//! consumer-group helpers.
 
 mod admin;
 mod cluster;
@@ -8,6 +9,7 @@ mod data;
 mod error;
 #[cfg(test)]
 mod fake_broker;
+mod groups;
 mod partitioner;
 mod records;
 
@@ -16,6 +18,9 @@ pub use cluster::{BrokerInfo, Client, ClusterMetadata, PartitionInfo, TopicInfo}
 pub use connection::Connection;
 pub use data::{Acks, FetchOptions, FetchedPartition, EARLIEST, LATEST};
 pub use error::{kafka_error_name, ClientError};
+pub use groups::{
+    decode_assignment, GroupDescription, GroupListing, MemberDescription, TopicPartition,
+};
 pub use kafka_protocol::records::{Compression, Record};
 pub use kafka_protocol::ResponseError;
 pub use partitioner::{murmur2, Partitioner};

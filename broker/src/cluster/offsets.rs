@@ -35,16 +35,69 @@ struct OffsetZnode {
     committed: CommittedOffset,
 }
 
+/// A group id as one znode name. Kafka accepts any string as a group id,
+/// including `""`, `.`, `..` and ids with `/`, which ZooKeeper paths cannot
+/// hold: those characters (and `%` itself, and the control and reserved
+/// ranges ZooKeeper refuses; surrogates cannot occur in a Rust string) are
+/// percent-encoded, `""` is `%`. Every other
+/// id is its own name, as in Kafka's layout.
+pub fn group_segment(group: &str) -> String {
+    match group {
+        "" => return "%".to_owned(),
+        "." => return "%2E".to_owned(),
+        ".." => return "%2E%2E".to_owned(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(group.len());
+    for c in group.chars() {
+        let reserved = matches!(c, '%' | '/')
+            || c <= '\u{1f}'
+            || ('\u{7f}'..='\u{9f}').contains(&c)
+            || ('\u{e000}'..='\u{f8ff}').contains(&c)
+            || ('\u{fff0}'..='\u{ffff}').contains(&c);
+        if reserved {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The inverse of [`group_segment`]; `None` for a name it cannot produce.
+pub fn group_from_segment(segment: &str) -> Option<String> {
+    if segment == "%" {
+        return Some(String::new());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 pub fn group_path(group: &str) -> String {
-    format!("/consumers/{group}")
+    format!("/consumers/{}", group_segment(group))
 }
 
 pub fn offsets_path(group: &str) -> String {
-    format!("/consumers/{group}/offsets")
+    format!("{}/offsets", group_path(group))
 }
 
 pub fn offset_path(group: &str, topic: &str, partition: i32) -> String {
-    format!("/consumers/{group}/offsets/{topic}/{partition}")
+    format!("{}/{topic}/{partition}", offsets_path(group))
 }
 
 pub fn encode(c: &CommittedOffset) -> Vec<u8> {
@@ -172,7 +225,11 @@ async fn delete_tree(client: &Client, path: &str) -> Result<(), ZkError> {
 /// Groups that have committed offsets (ListGroups shows them as Empty
 /// groups even when no member is connected, as Kafka does).
 pub async fn groups(client: &Client) -> Result<Vec<String>, ZkError> {
-    image::children(client, "/consumers").await
+    Ok(image::children(client, "/consumers")
+        .await?
+        .iter()
+        .filter_map(|s| group_from_segment(s))
+        .collect())
 }
 
 #[cfg(test)]
@@ -194,5 +251,41 @@ mod tests {
             (99, -1, None)
         );
         assert_eq!(decode(b"not an offset"), None);
+    }
+
+    #[test]
+    fn every_group_id_is_one_valid_znode_name() {
+        for id in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a%2Fb",
+            "%",
+            "plain-group_1.x",
+            "tab\there",
+            "\u{7f}",
+        ] {
+            let seg = group_segment(id);
+            assert!(
+                !seg.is_empty() && !seg.contains('/') && seg != "." && seg != "..",
+                "{id:?} -> {seg:?}"
+            );
+            assert_eq!(group_from_segment(&seg).as_deref(), Some(id), "{seg:?}");
+        }
+        assert_eq!(
+            group_segment("notification_service"),
+            "notification_service"
+        );
+        assert_ne!(group_path("a/b"), format!("{}/b", group_path("a")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn group_segments_round_trip(id in ".*") {
+            let seg = group_segment(&id);
+            proptest::prop_assert!(!seg.contains('/'));
+            proptest::prop_assert_eq!(group_from_segment(&seg), Some(id));
+        }
     }
 }
