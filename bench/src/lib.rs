@@ -1,6 +1,10 @@
-//! Library half of the `bench` crate: workload model, load driver, report and /proc helpers for `zkbench`.
+//! Library half of the `bench` crate: workload model, load driver, report and /proc helpers for
+//! `zkbench`; librdkafka load phases, process sampling and physical-limit probes for `kafkabench`.
 
 pub mod driver;
+pub mod kafka;
+pub mod physical;
 pub mod procfs;
 pub mod report;
+pub mod sampler;
 pub mod workload;
