@@ -35,6 +35,8 @@ pub(crate) struct BatchHeader {
     pub(crate) base_offset: i64,
     /// The whole batch, [`LOG_OVERHEAD`] included.
     pub(crate) size: usize,
+    /// partitionLeaderEpoch: the epoch of the leader that appended it.
+    pub(crate) leader_epoch: i32,
     pub(crate) magic: i8,
     pub(crate) attributes: i16,
     pub(crate) last_offset_delta: i32,
@@ -57,6 +59,7 @@ impl BatchHeader {
         Some(BatchHeader {
             base_offset: i64_at(h, 0),
             size,
+            leader_epoch: i32_at(h, LEADER_EPOCH_AT),
             magic: i8::from_be_bytes([h[MAGIC_AT]]),
             attributes: i16::from_be_bytes([h[ATTRIBUTES_AT], h[ATTRIBUTES_AT + 1]]),
             last_offset_delta: i32_at(h, LAST_OFFSET_DELTA_AT),
@@ -105,16 +108,49 @@ pub(crate) fn crc_ok(batch: Bytes) -> bool {
     matches!(RecordBatchDecoder::decode_batch_info(&mut buf), Ok(infos) if infos.len() == 1 && len > 0 && buf.is_empty())
 }
 
+/// Who sent the batches being validated.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// A producer: every rule applies.
+    Client { max_message_bytes: i32 },
+    /// The partition leader, whose log already holds these batches: they
+    /// must be intact and keep offsets increasing, but may exceed this
+    /// broker's `max.message.bytes` (as Kafka's `ignoreRecordSize`), be
+    /// control batches, or have fewer records than offsets (compaction).
+    Replication,
+}
+
 /// Splits a produce partition's `records` into batches and checks each:
 /// framing, magic, size limit, codec, record count, CRC.
 pub(crate) fn validate_produce(
     records: &Bytes,
     max_message_bytes: i32,
 ) -> Result<Vec<BatchHeader>, LogError> {
+    validate(records, Origin::Client { max_message_bytes })
+}
+
+/// Splits batches a follower fetched from its leader into batches and
+/// checks each: framing, magic, codec, CRC, and offsets that increase.
+pub(crate) fn validate_replicated(records: &Bytes) -> Result<Vec<BatchHeader>, LogError> {
+    let headers = validate(records, Origin::Replication)?;
+    for pair in headers.windows(2) {
+        if pair[1].base_offset <= pair[0].last_offset() {
+            return Err(LogError::CorruptMessage(format!(
+                "batch at offset {} follows one ending at {}",
+                pair[1].base_offset,
+                pair[0].last_offset()
+            )));
+        }
+    }
+    Ok(headers)
+}
+
+fn validate(records: &Bytes, origin: Origin) -> Result<Vec<BatchHeader>, LogError> {
     if records.is_empty() {
-        return Err(LogError::InvalidRecord(
-            "produce requests must hold at least one record batch",
-        ));
+        return Err(LogError::InvalidRecord(match origin {
+            Origin::Client { .. } => "produce requests must hold at least one record batch",
+            Origin::Replication => "replicated records must hold at least one record batch",
+        }));
     }
     let mut headers = Vec::with_capacity(1);
     let mut at = 0;
@@ -135,25 +171,22 @@ pub(crate) fn validate_produce(
                 h.magic
             )));
         }
-        if usize::try_from(max_message_bytes).is_ok_and(|max| h.size > max) {
-            return Err(LogError::MessageTooLarge {
-                size: h.size,
-                max: max_message_bytes,
-            });
-        }
         if h.compression() > MAX_COMPRESSION {
             return Err(LogError::UnsupportedCompression(h.compression()));
         }
-        if h.record_count < 1 || i64::from(h.last_offset_delta) != i64::from(h.record_count) - 1 {
-            return Err(LogError::CorruptMessage(format!(
-                "record count {} does not match last offset delta {}",
-                h.record_count, h.last_offset_delta
-            )));
-        }
-        if h.attributes & CONTROL_BIT != 0 {
-            return Err(LogError::InvalidRecord(
-                "clients may not produce control batches",
-            ));
+        match origin {
+            Origin::Client { max_message_bytes } => check_client_batch(&h, max_message_bytes)?,
+            Origin::Replication => {
+                if h.last_offset_delta < 0
+                    || h.record_count < 0
+                    || i64::from(h.record_count) > i64::from(h.last_offset_delta) + 1
+                {
+                    return Err(LogError::CorruptMessage(format!(
+                        "record count {} does not fit last offset delta {}",
+                        h.record_count, h.last_offset_delta
+                    )));
+                }
+            }
         }
         if !crc_ok(records.slice(at..at + h.size)) {
             return Err(LogError::CorruptMessage("CRC-32C mismatch".into()));
@@ -162,6 +195,28 @@ pub(crate) fn validate_produce(
         at += h.size;
     }
     Ok(headers)
+}
+
+/// The rules only a producer's batches must follow.
+fn check_client_batch(h: &BatchHeader, max_message_bytes: i32) -> Result<(), LogError> {
+    if usize::try_from(max_message_bytes).is_ok_and(|max| h.size > max) {
+        return Err(LogError::MessageTooLarge {
+            size: h.size,
+            max: max_message_bytes,
+        });
+    }
+    if h.record_count < 1 || i64::from(h.last_offset_delta) != i64::from(h.record_count) - 1 {
+        return Err(LogError::CorruptMessage(format!(
+            "record count {} does not match last offset delta {}",
+            h.record_count, h.last_offset_delta
+        )));
+    }
+    if h.attributes & CONTROL_BIT != 0 {
+        return Err(LogError::InvalidRecord(
+            "clients may not produce control batches",
+        ));
+    }
+    Ok(())
 }
 
 /// A copy of `records` ready to store: each batch gets its offsets from
@@ -329,6 +384,46 @@ mod tests {
         let sets =
             kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).expect("decodes");
         assert_eq!(sets[0].records.len(), 4);
+    }
+
+    #[test]
+    fn replicated_batches_keep_offsets_and_epochs() {
+        let mut two = BytesMut::from(&batch(3, 10, 1000)[..]);
+        two.extend_from_slice(&batch(2, 500, 2000));
+        let two = two.freeze();
+        let headers = validate_produce(&two, 1_000_000).expect("valid");
+        let stored = stamp(&two, &headers, 40, 6, None).freeze();
+        let h = validate_replicated(&stored).expect("valid");
+        assert_eq!((h[0].base_offset, h[0].leader_epoch), (40, 6));
+        assert_eq!((h[1].base_offset, h[1].leader_epoch), (43, 6));
+        // No max.message.bytes for the leader's batches.
+        assert_eq!(
+            validate_produce(&stored, 100).map_err(|e| e.error_code()),
+            Err(10)
+        );
+        // Control batches (transaction markers) come from leaders too.
+        let mut control = stored[..h[0].size].to_vec();
+        control[ATTRIBUTES_AT + 1] |= CONTROL_BIT as u8;
+        let crc = crc32c::crc32c(&control[ATTRIBUTES_AT..]);
+        control[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let control = Bytes::from(control);
+        assert!(validate_replicated(&control).is_ok());
+        assert_eq!(
+            validate_produce(&control, 1_000_000).map_err(|e| e.error_code()),
+            Err(87)
+        );
+        // Offsets that do not increase are corrupt.
+        let backwards = stamp(&two, &headers, 40, 6, None);
+        let mut backwards = backwards.to_vec();
+        backwards[h[0].size..h[0].size + 8].copy_from_slice(&42i64.to_be_bytes());
+        assert_eq!(
+            validate_replicated(&Bytes::from(backwards)).map_err(|e| e.error_code()),
+            Err(2)
+        );
+        assert_eq!(
+            validate_replicated(&Bytes::new()).map_err(|e| e.error_code()),
+            Err(87)
+        );
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! Per-partition segmented logs in Kafka's on-disk layout: validation of
 //! produced batches, segments with sparse indexes, idempotent-producer state,
-//! crash recovery, retention, and the manager that owns every partition of
-//! the broker's `log.dirs`.
+//! leader epochs and the follower side of replication, crash recovery,
+//! retention, and the manager that owns every partition of the broker's
+//! `log.dirs`.
 
 mod batch;
 mod checkpoint;
 mod config;
 mod index;
+mod leader_epoch;
 mod manager;
 mod partition;
 mod producer_state;
 mod recovery;
+mod replication;
 mod segment;
 
 use std::path::PathBuf;
@@ -59,6 +62,9 @@ pub enum LogError {
     },
     #[error("log {0} is closed")]
     Closed(String),
+    /// Replicated batches must continue the follower's log exactly.
+    #[error("replicated batches start at offset {got}, not at the log end {expected}")]
+    OffsetMismatch { expected: i64, got: i64 },
 }
 
 impl LogError {
@@ -73,6 +79,9 @@ impl LogError {
             LogError::UnsupportedCompression(_) => 76,
             LogError::InvalidRecord(_) => 87,
             LogError::Io { .. } | LogError::Closed(_) => 56,
+            // Only a follower's fetcher sees it; Kafka's
+            // UnexpectedAppendOffsetException is no API error either.
+            LogError::OffsetMismatch { .. } => -1,
         }
     }
 

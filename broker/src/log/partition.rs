@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
 use super::config::{LogConfig, TimestampType};
+use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{self, ProducerState};
 use super::segment::Segment;
 use super::LogError;
@@ -86,6 +87,10 @@ pub struct Log {
     /// Everything below it is fsynced.
     pub(super) recovery_point: AtomicI64,
     pub(super) hw: watch::Sender<i64>,
+    /// Changed only by the writer-lock holder, and before the log end
+    /// moves past a new epoch's first batch, so an epoch query never sees
+    /// data of an epoch it does not know.
+    pub(super) epochs: RwLock<LeaderEpochCache>,
 }
 
 /// Locks that stay usable after a panic elsewhere: the data they guard is
@@ -101,6 +106,14 @@ impl Log {
 
     pub(super) fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
         relock(self.segments.read()).clone()
+    }
+
+    pub(super) fn epochs(&self) -> std::sync::RwLockReadGuard<'_, LeaderEpochCache> {
+        relock(self.epochs.read())
+    }
+
+    pub(super) fn epochs_mut(&self) -> std::sync::RwLockWriteGuard<'_, LeaderEpochCache> {
+        relock(self.epochs.write())
     }
 
     pub(super) fn publish(&self, segments: Vec<Arc<Segment>>) {
@@ -187,14 +200,13 @@ impl Log {
         let first = self.log_end_offset();
         let mut stamped = headers.clone();
         let mut next = first;
-        let mut max_timestamp = -1;
         for h in &mut stamped {
             h.base_offset = next;
+            h.leader_epoch = leader_epoch;
             next = h.last_offset() + 1;
             if let Some(now) = log_append_time {
                 h.max_timestamp = now;
             }
-            max_timestamp = max_timestamp.max(h.max_timestamp);
         }
         let last = next - 1;
 
@@ -213,28 +225,9 @@ impl Log {
         let updates = pending.into_updates();
 
         let bytes = batch::stamp(records, &headers, first, leader_epoch, log_append_time);
-        let active = self.maybe_roll(
-            &mut w,
-            &config,
-            bytes.len() as u64,
-            last,
-            max_timestamp,
-            now_ms,
-        )?;
-        active
-            .append(&bytes, &stamped, index_interval(&config))
-            .map_err(LogError::io("append to", active.log_path()))?;
+        self.write_batches(&mut w, &config, &bytes, &stamped, now_ms)?;
         w.producers.apply(updates);
-        self.log_end.store(next, Ordering::Release);
-
-        w.unflushed_messages += stamped
-            .iter()
-            .map(|h| i64::from(h.record_count))
-            .sum::<i64>();
-        if w.unflushed_messages >= config.flush_messages {
-            w.unflushed_messages = 0;
-            self.flush()?;
-        }
+        self.count_unflushed(&mut w, &config, &stamped)?;
         Ok(AppendInfo {
             base_offset: first,
             last_offset: last,
@@ -242,6 +235,68 @@ impl Log {
             log_start_offset: self.log_start_offset(),
             duplicate: false,
         })
+    }
+
+    /// Writes stored-form batches at the log end with one write call and
+    /// publishes the new log end. New leader epochs go to the checkpoint
+    /// first: a crash then leaves at worst an entry past the log end, which
+    /// opening drops, never batches of an epoch the cache lacks.
+    pub(super) fn write_batches(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        bytes: &[u8],
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let Some(last) = headers.last() else {
+            return Ok(());
+        };
+        {
+            let mut epochs = self.epochs_mut();
+            let mut changed = false;
+            for h in headers {
+                changed |= epochs.assign(h.leader_epoch, h.base_offset);
+            }
+            if changed {
+                epochs
+                    .write(&self.dir)
+                    .map_err(self.io("write leader epoch checkpoint in"))?;
+            }
+        }
+        let max_timestamp = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1);
+        let active = self.maybe_roll(
+            w,
+            config,
+            bytes.len() as u64,
+            last.last_offset(),
+            max_timestamp,
+            now_ms,
+        )?;
+        active
+            .append(bytes, headers, index_interval(config))
+            .map_err(LogError::io("append to", active.log_path()))?;
+        self.log_end
+            .store(last.last_offset() + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Counts appended records towards `flush.messages`, flushing when due.
+    pub(super) fn count_unflushed(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        headers: &[BatchHeader],
+    ) -> Result<(), LogError> {
+        w.unflushed_messages += headers
+            .iter()
+            .map(|h| i64::from(h.record_count))
+            .sum::<i64>();
+        if w.unflushed_messages >= config.flush_messages {
+            w.unflushed_messages = 0;
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// The active segment, after rolling a new one if this append would
@@ -460,6 +515,15 @@ impl Log {
             .map_or(self.log_end_offset(), |s| s.base_offset());
         self.publish(kept);
         self.log_start.fetch_max(new_start, Ordering::AcqRel);
+        {
+            let mut epochs = self.epochs_mut();
+            if epochs.truncate_from_start(self.log_start_offset()) {
+                // Not fatal: opening applies the log start to the cache again.
+                if let Err(e) = epochs.write(&self.dir) {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the leader epoch checkpoint");
+                }
+            }
+        }
         drop(w);
         for seg in &old[..doomed] {
             seg.delete()

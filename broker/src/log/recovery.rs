@@ -1,6 +1,7 @@
 //! Opening a partition's log: leftover-file cleanup, trusting or scanning
-//! segments (torn tails cut off), and rebuilding producer state from the
-//! newest snapshot; also truncation, which rebuilds the same state.
+//! segments (torn tails cut off), rebuilding producer state from the
+//! newest snapshot and checking the leader epoch cache against the log;
+//! also truncation, which rebuilds the same state.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use super::config::LogConfig;
+use super::leader_epoch::LeaderEpochCache;
 use super::partition::{Log, Recovery, Writer};
 use super::producer_state::{self, ProducerState};
 use super::segment::{self, Segment};
@@ -101,6 +103,7 @@ impl Log {
             .min(log_end);
 
         let producers = rebuild_producers(&dir, &segments, log_start, log_end)?;
+        let epochs = load_epochs(&dir, &segments, log_start, log_end)?;
         if marker.exists() {
             std::fs::remove_file(&marker).map_err(io("remove clean marker in"))?;
         }
@@ -121,17 +124,24 @@ impl Log {
             log_end: AtomicI64::new(log_end),
             recovery_point: AtomicI64::new(log_end),
             hw,
+            epochs: RwLock::new(epochs),
         })
     }
 
     /// Removes every batch at and after the one holding `offset` (for a
-    /// follower diverging from its leader), keeping indexes, producer state
-    /// and the high watermark consistent.
+    /// follower diverging from its leader), keeping indexes, producer state,
+    /// the leader epoch cache and the high watermark (never above the new
+    /// end) consistent. At or below the log start everything goes and the
+    /// log restarts empty at `offset` (Kafka's `truncateFullyAndStartAt`),
+    /// ready for the leader's batches from there.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         let mut w = self.lock_writer();
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        // Held throughout so that no epoch query pairs the old epochs with
+        // the new log end.
+        let mut epochs = self.epochs_mut();
         let config = self.config();
         let interval = u64::try_from(config.index_interval_bytes).unwrap_or(0);
         let segments = self.segments();
@@ -161,9 +171,18 @@ impl Log {
         self.log_end.store(end, Ordering::Release);
         self.recovery_point.fetch_min(end, Ordering::AcqRel);
         self.set_high_watermark(self.high_watermark().min(end));
+        let epochs_changed = epochs.truncate_from_end(end);
         producer_state::delete_snapshots_outside(&self.dir, i64::MIN, end)
             .map_err(self.io("delete snapshots in"))?;
         w.producers = rebuild_producers(&self.dir, &self.segments(), self.log_start_offset(), end)?;
+        // The file after the log: a crash in between leaves entries past the
+        // log end, which opening drops.
+        if epochs_changed {
+            epochs
+                .write(&self.dir)
+                .map_err(self.io("write leader epoch checkpoint in"))?;
+        }
+        drop(epochs);
         tracing::info!(topic = %self.topic, partition = self.partition, offset, log_end = end, "truncated log");
         Ok(())
     }
@@ -257,6 +276,49 @@ fn rebuild_producers(
     Ok(state)
 }
 
+/// The leader epoch cache as of `[log_start, log_end)`: the checkpoint
+/// without entries past the end or before the start, or, when it is missing
+/// or unreadable, the epochs of the stored batch headers. Rewrites the
+/// checkpoint when that changed it.
+fn load_epochs(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_start: i64,
+    log_end: i64,
+) -> Result<LeaderEpochCache, LogError> {
+    let loaded = match LeaderEpochCache::read(dir) {
+        Ok(loaded) => loaded,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            tracing::warn!(error = %e, "rebuilding the leader epoch cache from the log");
+            None
+        }
+        Err(e) => return Err(LogError::io("read leader epoch checkpoint in", dir)(e)),
+    };
+    let (mut cache, mut changed) = match loaded {
+        Some(cache) => (cache, false),
+        None => {
+            let mut cache = LeaderEpochCache::default();
+            for seg in segments {
+                seg.scan(0, seg.size(), false, |_, h| {
+                    if h.last_offset() >= log_start {
+                        cache.assign(h.leader_epoch, h.base_offset);
+                    }
+                })
+                .map_err(LogError::io("read", seg.log_path()))?;
+            }
+            (cache, true)
+        }
+    };
+    changed |= cache.truncate_from_end(log_end);
+    changed |= cache.truncate_from_start(log_start);
+    if changed {
+        cache
+            .write(dir)
+            .map_err(LogError::io("write leader epoch checkpoint in", dir))?;
+    }
+    Ok(cache)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,7 +364,8 @@ mod tests {
             [
                 "00000000000000000000.index",
                 "00000000000000000000.log",
-                "00000000000000000000.timeindex"
+                "00000000000000000000.timeindex",
+                "leader-epoch-checkpoint"
             ]
         );
     }
