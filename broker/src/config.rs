@@ -111,6 +111,8 @@ pub struct BrokerConfig {
     /// `group.initial.rebalance.delay.ms`.
     pub group: GroupConfig,
     pub offset_metadata_max_bytes: usize,
+    /// A follower that has not caught up for this long leaves the ISR.
+    pub replica_lag_time_max: Duration,
     /// Topic-level defaults (`log.segment.bytes` and friends).
     pub log: LogConfig,
 }
@@ -143,6 +145,7 @@ impl Default for BrokerConfig {
             reserved_broker_max_id: 1000,
             group: GroupConfig::default(),
             offset_metadata_max_bytes: 4096,
+            replica_lag_time_max: Duration::from_millis(30_000),
             log: LogConfig::default(),
         }
     }
@@ -251,6 +254,9 @@ impl BrokerConfig {
                 }
                 "group.max.size" => cfg.group.max_size = positive(key, v)?,
                 "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = positive(key, v)?,
+                "replica.lag.time.max.ms" => {
+                    cfg.replica_lag_time_max = Duration::from_millis(positive(key, v)?)
+                }
                 "log.segment.bytes" => {
                     topic_defaults.insert("segment.bytes".into(), v.to_owned());
                 }
@@ -284,7 +290,6 @@ impl BrokerConfig {
                 | "log.cleaner.enable"
                 | "unclean.leader.election.enable"
                 | "auto.leader.rebalance.enable"
-                | "replica.lag.time.max.ms"
                 | "confluent.support.metrics.enable" => {
                     tracing::debug!(key, value = v, "accepted, not used by this broker");
                 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod group;
 pub mod log;
 pub mod replicas;
+pub mod replication;
 pub mod server;
 
 /// Wall-clock milliseconds since the Unix epoch, Kafka's timestamp unit.

@@ -7,22 +7,29 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{wait_for_image, AdminError, Cluster, MetadataImage};
+use crate::cluster::{wait_for_image, AdminError, Cluster, MetadataImage, PartitionState};
 use crate::log::{Log, LogConfig, LogManager};
+use crate::replication::{fetcher, IsrChange, ReplicaSet};
 
 /// One hosted partition.
 #[derive(Debug)]
 pub struct Replica {
     pub log: Arc<Log>,
+    /// This broker's id.
+    pub me: i32,
+    pub repl: ReplicaSet,
     leader: AtomicBool,
     leader_epoch: AtomicI32,
+    /// The follower's fetcher: (leader address, leader epoch) it follows.
+    fetcher: Mutex<Option<(String, i32, AbortHandle)>>,
 }
 
 impl Replica {
@@ -33,6 +40,66 @@ impl Replica {
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
     }
+
+    /// After a leader append or a follower fetch: wake replica fetches and
+    /// move the high watermark forward to what the whole ISR has.
+    pub fn advance(&self) {
+        let leo = self.log.log_end_offset();
+        self.repl.notify_appended(leo);
+        let hw = self.repl.high_watermark(self.me, leo);
+        if hw > self.log.high_watermark() {
+            self.log.set_high_watermark(hw);
+        }
+    }
+
+    /// Starts, keeps or stops the follower fetcher for the current role.
+    fn follow(self: &Arc<Self>, topic: &Arc<str>, partition: i32, leader_addr: Option<String>) {
+        let mut f = self.fetcher.lock().unwrap_or_else(|p| p.into_inner());
+        let epoch = self.leader_epoch();
+        let wanted = leader_addr.filter(|_| !self.is_leader());
+        let same = match (&*f, &wanted) {
+            (Some((addr, e, _)), Some(w)) => addr == w && *e == epoch,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some((_, _, task)) = f.take() {
+            task.abort();
+        }
+        if let Some(addr) = wanted {
+            let src = fetcher::Source {
+                me: self.me,
+                topic: topic.clone(),
+                partition,
+                leader_addr: addr.clone(),
+                leader_epoch: epoch,
+            };
+            let task = tokio::spawn(fetcher::run(src, self.clone()));
+            *f = Some((addr, epoch, task.abort_handle()));
+        }
+    }
+
+    fn stop_following(&self) {
+        if let Some((_, _, task)) = self
+            .fetcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// What the image says about one partition hosted here.
+struct Wanted {
+    replicas: Vec<i32>,
+    state: PartitionState,
+    config: LogConfig,
+    /// The leader's inter-broker address, when another broker leads.
+    leader_addr: Option<String>,
 }
 
 type Key = (Arc<str>, i32);
@@ -82,7 +149,7 @@ impl Replicas {
         logs: &Arc<LogManager>,
         defaults: &LogConfig,
     ) {
-        let mut wanted: HashMap<Key, (bool, i32, LogConfig)> = HashMap::new();
+        let mut wanted: HashMap<Key, Wanted> = HashMap::new();
         for topic in img.topics.values() {
             let config = match LogConfig::from_topic_configs(defaults, &topic.configs) {
                 Ok(c) => c,
@@ -96,21 +163,33 @@ impl Replicas {
                     continue;
                 };
                 let p = i32::try_from(p).unwrap_or(i32::MAX);
+                let leader_addr = (state.leader >= 0 && state.leader != me)
+                    .then(|| img.endpoint(state.leader, "PLAINTEXT"))
+                    .flatten()
+                    .map(|e| format!("{}:{}", e.host, e.port));
                 wanted.insert(
                     (topic.name.clone(), p),
-                    (state.leader == me, state.leader_epoch, config.clone()),
+                    Wanted {
+                        replicas: part.replicas.clone(),
+                        state: state.clone(),
+                        config: config.clone(),
+                        leader_addr,
+                    },
                 );
             }
         }
         let current: HashMap<Key, Arc<Replica>> =
             self.map.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut next = HashMap::with_capacity(wanted.len());
-        for (key, (leader, epoch, config)) in wanted {
+        let now = crate::now_ms();
+        for (key, w) in wanted {
+            let (leader, epoch, config) = (w.state.leader == me, w.state.leader_epoch, w.config);
             let replica = match current.get(&key) {
                 Some(r) => {
                     if *r.log.config() != config {
                         r.log.set_config(config);
                     }
+                    r.repl.update(w.replicas.clone(), &w.state, now);
                     r.clone()
                 }
                 None => {
@@ -121,8 +200,11 @@ impl Replicas {
                     match opened {
                         Ok(Ok(log)) => Arc::new(Replica {
                             log,
+                            me,
+                            repl: ReplicaSet::new(w.replicas.clone(), &w.state, now),
                             leader: AtomicBool::new(false),
                             leader_epoch: AtomicI32::new(epoch),
+                            fetcher: Mutex::new(None),
                         }),
                         Ok(Err(e)) => {
                             tracing::error!(topic = %key.0, partition = key.1, error = %e, "cannot open the partition's log");
@@ -140,6 +222,10 @@ impl Replicas {
             }
             replica.leader_epoch.store(epoch, Ordering::Release);
             replica.leader.store(leader, Ordering::Release);
+            replica.follow(&key.0, key.1, w.leader_addr);
+            if leader {
+                replica.advance();
+            }
             next.insert(key, replica);
         }
         let gone: Vec<Key> = current
@@ -147,6 +233,11 @@ impl Replicas {
             .filter(|k| !next.contains_key(*k))
             .cloned()
             .collect();
+        for key in &gone {
+            if let Some(r) = current.get(key) {
+                r.stop_following();
+            }
+        }
         *self.map.write().unwrap_or_else(|p| p.into_inner()) = next;
         for (topic, p) in gone {
             // Only a topic that left the image entirely is deleted: a
@@ -167,6 +258,55 @@ impl Replicas {
                 Err(e) => tracing::warn!(error = %e, "log deletion task failed"),
             }
         }
+    }
+}
+
+/// The leader's periodic ISR check (Kafka's `isr-expiration` task): drops
+/// followers that have not caught up within `lag`.
+pub async fn shrink_isrs(
+    replicas: Arc<Replicas>,
+    cluster: Cluster,
+    lag: Duration,
+    shutdown: CancellationToken,
+) {
+    let lag_ms = i64::try_from(lag.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(lag / 2);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let all: Vec<(Key, Arc<Replica>)> = replicas
+            .map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        for ((topic, p), r) in all {
+            if !r.is_leader() {
+                continue;
+            }
+            if let Some(change) = r.repl.shrink(r.me, crate::now_ms(), lag_ms) {
+                tracing::info!(topic = %topic, partition = p, isr = ?change.isr, "shrinking the ISR");
+                write_isr(&cluster, &topic, p, &r, change).await;
+            }
+        }
+    }
+}
+
+/// Writes an ISR change to the partition state znode (conditional on the
+/// version the leader last saw); a stale version lets the next image decide.
+pub async fn write_isr(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    replica: &Replica,
+    change: IsrChange,
+) {
+    if let Err(e) = cluster.write_isr(topic, partition, &change).await {
+        tracing::info!(topic, partition, error = %e, "ISR change not written");
+        replica.repl.isr_write_failed();
     }
 }
 

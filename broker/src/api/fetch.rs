@@ -13,6 +13,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
+use crate::replicas::{write_isr, Replica};
 use crate::server::Broker;
 
 pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
@@ -45,6 +46,8 @@ fn read_once(
     version: i16,
     waiters: &mut Vec<tokio::sync::watch::Receiver<i64>>,
 ) -> (FetchResponse, usize, bool) {
+    // A broker fetching as a follower sets its id; consumers send -1.
+    let follower = req.replica_id.0;
     let mut remaining = usize::try_from(req.max_bytes).unwrap_or(0);
     let mut total = 0usize;
     let mut errors = false;
@@ -79,14 +82,36 @@ fn read_once(
                 partitions.push(pd);
                 continue;
             };
+            if let Err(code) = fenced(&replica, p.current_leader_epoch, version) {
+                pd.error_code = code.code();
+                errors = true;
+                partitions.push(pd);
+                continue;
+            }
             let log = &replica.log;
             // Subscribed before reading, so an append in between wakes us.
-            let rx = log.subscribe_hw();
+            // Followers read up to the log end, consumers up to the high
+            // watermark (what the whole ISR has).
+            let (rx, upto) = if follower >= 0 {
+                (replica.repl.subscribe_appended(), log.log_end_offset())
+            } else {
+                (log.subscribe_hw(), log.high_watermark())
+            };
             let hw = log.high_watermark();
             let limit = usize::try_from(p.partition_max_bytes)
                 .unwrap_or(0)
                 .min(remaining);
-            match log.read(p.fetch_offset, limit, hw, total == 0) {
+            if follower >= 0 {
+                follower_fetched(
+                    broker,
+                    name,
+                    p.partition,
+                    &replica,
+                    follower,
+                    p.fetch_offset,
+                );
+            }
+            match log.read(p.fetch_offset, limit, upto, total == 0) {
                 Ok(read) => {
                     total += read.records.len();
                     remaining = remaining.saturating_sub(read.records.len());
@@ -123,4 +148,46 @@ fn read_once(
         total,
         errors,
     )
+}
+
+/// Fetches go to the leader; from v9 a fetcher also names the leader
+/// epoch it knows, and a mismatch is FENCED_LEADER_EPOCH (it is behind) or
+/// UNKNOWN_LEADER_EPOCH (we are).
+fn fenced(replica: &Replica, current_leader_epoch: i32, version: i16) -> Result<(), ResponseError> {
+    if version >= 9 && current_leader_epoch >= 0 {
+        let ours = replica.leader_epoch();
+        if current_leader_epoch < ours {
+            return Err(ResponseError::FencedLeaderEpoch);
+        }
+        if current_leader_epoch > ours {
+            return Err(ResponseError::UnknownLeaderEpoch);
+        }
+    }
+    if !replica.is_leader() {
+        return Err(ResponseError::NotLeaderOrFollower);
+    }
+    Ok(())
+}
+
+/// The leader learns a follower's position from its fetch offset: the
+/// high watermark may move, and a caught-up follower rejoins the ISR.
+fn follower_fetched(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    replica: &Arc<Replica>,
+    follower: i32,
+    offset: i64,
+) {
+    let leo = replica.log.log_end_offset();
+    let hw = replica.log.high_watermark();
+    let change = replica
+        .repl
+        .on_follower_fetch(follower, offset, leo, hw, crate::now_ms());
+    replica.advance();
+    if let Some(change) = change {
+        tracing::info!(topic, partition, follower, isr = ?change.isr, "follower caught up, expanding the ISR");
+        let (cluster, r, topic) = (broker.cluster.clone(), replica.clone(), topic.to_owned());
+        tokio::spawn(async move { write_isr(&cluster, &topic, partition, &r, change).await });
+    }
 }

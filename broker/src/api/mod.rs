@@ -13,6 +13,7 @@ mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod offsets;
 mod produce;
 pub mod produce_legacy;
@@ -59,6 +60,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 pub fn supports(api: ApiKey, version: i16) -> bool {
@@ -137,6 +139,9 @@ pub async fn handle(
         }
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(group_admin::delete(broker, r).await)
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
         }
         other => {
             // Unreachable through `supports`, kept total for the compiler.

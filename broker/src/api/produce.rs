@@ -21,6 +21,9 @@ pub async fn handle(
     let acks = req.acks;
     let now = crate::now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    // acks=all: (topic index, partition index, replica, last offset) that
+    // must be in the whole ISR before the answer.
+    let mut pending = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.as_str();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -37,10 +40,18 @@ pub async fn handle(
                     .records
                     .as_ref()
                     .ok_or_else(|| (ResponseError::CorruptMessage.code(), "no records".into()))?;
-                append(&replica, name, pd.index, records, now)
+                append(&replica, name, pd.index, records, now).map(|info| (replica, info))
             });
             match outcome {
-                Ok(info) => {
+                Ok((replica, info)) => {
+                    if acks == -1 {
+                        pending.push((
+                            responses.len(),
+                            partitions.len(),
+                            replica,
+                            info.last_offset,
+                        ));
+                    }
                     r.base_offset = info.base_offset;
                     r.log_append_time_ms = info.log_append_time;
                     if version >= 5 {
@@ -72,7 +83,40 @@ pub async fn handle(
     if acks == 0 {
         return None;
     }
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
+    for (t, p, replica, last) in pending {
+        if !replicated(&replica, last, deadline).await {
+            let code = ResponseError::RequestTimedOut;
+            let r = &mut responses[t].partition_responses[p];
+            r.error_code = code.code();
+            if version >= 8 {
+                r.error_message = Some(StrBytes::from_static_str(
+                    "not replicated to the in-sync replicas in time",
+                ));
+            }
+        }
+    }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Waits until the high watermark passes `last` (the ISR has it), or the
+/// deadline.
+async fn replicated(replica: &Replica, last: i64, deadline: tokio::time::Instant) -> bool {
+    let mut hw = replica.log.subscribe_hw();
+    let wait = async {
+        loop {
+            if replica.log.high_watermark() > last {
+                return true;
+            }
+            if hw.changed().await.is_err() {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, wait)
+        .await
+        .unwrap_or(false)
 }
 
 /// The replica that takes a produce for `topic`/`partition`, after the
@@ -112,6 +156,17 @@ pub(super) fn leader(
         let code = ResponseError::NotLeaderOrFollower;
         return Err((code.code(), code.to_string()));
     }
+    if acks == -1 {
+        let isr = replica.repl.isr().len();
+        let min = replica.log.config().min_insync_replicas;
+        if isr < usize::try_from(min).unwrap_or(usize::MAX) {
+            let code = ResponseError::NotEnoughReplicas;
+            return Err((
+                code.code(),
+                format!("{isr} in-sync replicas, min.insync.replicas={min}"),
+            ));
+        }
+    }
     Ok(replica)
 }
 
@@ -133,8 +188,6 @@ pub(super) fn append(
             }
             (e.error_code(), e.to_string())
         })?;
-    // One replica: what the leader has is committed. Replication moves the
-    // high watermark with the ISR instead.
-    replica.log.set_high_watermark(replica.log.log_end_offset());
+    replica.advance();
     Ok(info)
 }

@@ -268,6 +268,7 @@ impl Controller {
     /// config and the marker go, fenced. Brokers drop their logs when the
     /// topic leaves their image.
     async fn delete_topic(&self, client: &Client, topic: &str) -> Result<(), ControllerError> {
+        super::offsets::delete_topic(client, topic).await?;
         let mut paths = Vec::new();
         let parts = image::children(client, &znode::partitions_path(topic)).await?;
         for p in &parts {

@@ -242,6 +242,35 @@ impl Cluster {
         Ok(())
     }
 
+    /// The leader's ISR write: the partition state with a new ISR, set only
+    /// if the znode is still at the version the leader based it on.
+    pub async fn write_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        change: &crate::replication::IsrChange,
+    ) -> Result<(), AdminError> {
+        let client = self.client().await?;
+        let state = znode::PartitionStateZnode {
+            controller_epoch: change.controller_epoch,
+            leader: change.leader,
+            version: 1,
+            leader_epoch: change.leader_epoch,
+            isr: change.isr.clone(),
+            leader_recovery_state: None,
+        };
+        let data = serde_json::to_vec(&state).unwrap_or_default();
+        client
+            .set_data(
+                &znode::state_path(topic, partition),
+                &data,
+                Some(change.expected_version),
+            )
+            .await?;
+        tracing::info!(topic, partition, isr = ?change.isr, "ISR changed");
+        Ok(())
+    }
+
     /// Claims the next block of producer ids (`/latest_producer_id_block`,
     /// conditional write, retried on a race): ids are unique across brokers
     /// and restarts.

@@ -207,6 +207,16 @@ pub async fn delete(
     Ok(())
 }
 
+/// Drops every group's offsets for a deleted topic, as Kafka's group
+/// coordinator does when partitions go, so a re-created topic of the same
+/// name is read from its start.
+pub async fn delete_topic(client: &Client, topic: &str) -> Result<(), ZkError> {
+    for segment in image::children(client, "/consumers").await? {
+        delete_tree(client, &format!("/consumers/{segment}/offsets/{topic}")).await?;
+    }
+    Ok(())
+}
+
 /// Removes a group's whole subtree (DeleteGroups).
 pub async fn delete_group(client: &Client, group: &str) -> Result<(), ZkError> {
     delete_tree(client, &group_path(group)).await

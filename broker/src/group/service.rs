@@ -318,20 +318,29 @@ impl GroupService {
 }
 
 /// Per-group cached offsets, dropped whenever the set of live brokers
-/// changes: a group may have been coordinated elsewhere meanwhile.
+/// changes (a group may have been coordinated elsewhere meanwhile) or a
+/// topic comes or goes (a deleted topic's offsets are deleted with it).
 #[derive(Default)]
 struct OffsetCache {
-    inner: Mutex<(Vec<i32>, HashMap<String, Slot>)>,
+    inner: Mutex<(Fingerprint, HashMap<String, Slot>)>,
 }
+
+/// Live brokers, and the topic ids XOR-ed together.
+type Fingerprint = (Vec<i32>, u128);
 
 type Slot = Arc<tokio::sync::Mutex<Option<GroupOffsets>>>;
 
 impl OffsetCache {
     fn slot(&self, group: &str, img: &MetadataImage) -> Slot {
         let brokers: Vec<i32> = img.brokers.keys().copied().collect();
+        let topics = img
+            .topics
+            .values()
+            .fold(0u128, |acc, t| acc ^ t.id.as_u128());
+        let fingerprint = (brokers, topics);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.0 != brokers {
-            *inner = (brokers, HashMap::new());
+        if inner.0 != fingerprint {
+            *inner = (fingerprint, HashMap::new());
         }
         inner.1.entry(group.to_owned()).or_default().clone()
     }

@@ -160,6 +160,12 @@ pub async fn run(
             checkpoint_interval: Duration::from_secs(60),
         },
     );
+    tokio::spawn(replicas::shrink_isrs(
+        replicas.clone(),
+        cluster.clone(),
+        config.replica_lag_time_max,
+        background.clone(),
+    ));
     let groups = GroupService::start(config.group, cluster.clone(), background.clone());
     let broker = Arc::new(Broker {
         config,
