@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cluster::ElectionPolicy;
 use crate::group::GroupConfig;
 use crate::log::LogConfig;
 
@@ -113,6 +114,8 @@ pub struct BrokerConfig {
     pub offset_metadata_max_bytes: usize,
     /// A follower that has not caught up for this long leaves the ISR.
     pub replica_lag_time_max: Duration,
+    /// `unclean.leader.election.enable`, `auto.leader.rebalance.enable`.
+    pub election: ElectionPolicy,
     /// Topic-level defaults (`log.segment.bytes` and friends).
     pub log: LogConfig,
 }
@@ -146,6 +149,7 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             offset_metadata_max_bytes: 4096,
             replica_lag_time_max: Duration::from_millis(30_000),
+            election: ElectionPolicy::default(),
             log: LogConfig::default(),
         }
     }
@@ -254,6 +258,8 @@ impl BrokerConfig {
                 }
                 "group.max.size" => cfg.group.max_size = positive(key, v)?,
                 "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = positive(key, v)?,
+                "unclean.leader.election.enable" => cfg.election.unclean = boolean(key, v)?,
+                "auto.leader.rebalance.enable" => cfg.election.preferred = boolean(key, v)?,
                 "replica.lag.time.max.ms" => {
                     cfg.replica_lag_time_max = Duration::from_millis(positive(key, v)?)
                 }
@@ -288,8 +294,6 @@ impl BrokerConfig {
                 | "listener.security.protocol.map"
                 | "inter.broker.listener.name"
                 | "log.cleaner.enable"
-                | "unclean.leader.election.enable"
-                | "auto.leader.rebalance.enable"
                 | "confluent.support.metrics.enable" => {
                     tracing::debug!(key, value = v, "accepted, not used by this broker");
                 }

@@ -146,6 +146,7 @@ impl Replicas {
         &self,
         img: &MetadataImage,
         me: i32,
+        session: bool,
         logs: &Arc<LogManager>,
         defaults: &LogConfig,
     ) {
@@ -183,7 +184,10 @@ impl Replicas {
         let mut next = HashMap::with_capacity(wanted.len());
         let now = crate::now_ms();
         for (key, w) in wanted {
-            let (leader, epoch, config) = (w.state.leader == me, w.state.leader_epoch, w.config);
+            // Without a coordinator session another broker may already
+            // lead: stop taking writes (Kafka's fencing of a zombie leader).
+            let leader = w.state.leader == me && session;
+            let (epoch, config) = (w.state.leader_epoch, w.config);
             let replica = match current.get(&key) {
                 Some(r) => {
                     if *r.log.config() != config {
@@ -321,17 +325,20 @@ pub async fn follow(
     shutdown: CancellationToken,
 ) {
     let mut rx = cluster.subscribe();
+    let mut session = cluster.subscribe_session();
     loop {
         let img = rx.borrow_and_update().clone();
+        let live = session.borrow_and_update().is_some();
         if !img.cluster_id.is_empty() {
             replicas
-                .apply(&img, cluster.broker_id(), &logs, &defaults)
+                .apply(&img, cluster.broker_id(), live, &logs, &defaults)
                 .await;
             replicas.applied.send_replace(img);
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = rx.changed() => if changed.is_err() { return },
+            changed = session.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -17,6 +17,27 @@ pub struct Controller {
     pub epoch: i32,
     /// The fencing token: `/controller_epoch`'s version after our bump.
     epoch_zk_version: i32,
+    policy: ElectionPolicy,
+}
+
+/// Kafka's election switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElectionPolicy {
+    /// `unclean.leader.election.enable` (default false): with no live ISR
+    /// member, elect any live replica and accept losing what it lacks.
+    pub unclean: bool,
+    /// `auto.leader.rebalance.enable` (default true): move leadership back
+    /// to the preferred (first assigned) replica once it is in the ISR.
+    pub preferred: bool,
+}
+
+impl Default for ElectionPolicy {
+    fn default() -> Self {
+        ElectionPolicy {
+            unclean: false,
+            preferred: true,
+        }
+    }
 }
 
 /// Why a controller write did not happen.
@@ -35,7 +56,11 @@ fn persistent() -> zookeeper_client::CreateOptions<'static> {
 impl Controller {
     /// Kafka's `registerControllerAndIncrementControllerEpoch`: one multi
     /// creates `/controller` and bumps the epoch; losing the race is `None`.
-    pub async fn try_elect(client: &Client, broker_id: i32) -> Result<Option<Controller>, ZkError> {
+    pub async fn try_elect(
+        client: &Client,
+        broker_id: i32,
+        policy: ElectionPolicy,
+    ) -> Result<Option<Controller>, ZkError> {
         if image::read(client, znode::CONTROLLER).await?.is_some() {
             return Ok(None);
         }
@@ -55,7 +80,7 @@ impl Controller {
                     Ok(_) | Err(ZkError::NodeExists) => {}
                     Err(e) => return Err(e),
                 }
-                return Box::pin(Self::try_elect(client, broker_id)).await;
+                return Box::pin(Self::try_elect(client, broker_id, policy)).await;
             }
         };
         let data = serde_json::to_vec(&ControllerZnode {
@@ -93,6 +118,7 @@ impl Controller {
                 Ok(Some(Controller {
                     epoch: epoch + 1,
                     epoch_zk_version,
+                    policy,
                 }))
             }
             Err(e) => match ZkError::from(e) {
@@ -150,8 +176,8 @@ impl Controller {
     }
 
     /// The state a partition should move to given the live brokers, if any
-    /// change is due (Kafka's offline-partition election and
-    /// OfflineReplica ISR removal; unclean election stays off).
+    /// change is due: Kafka's offline-partition election, OfflineReplica
+    /// ISR removal, and preferred-leader election.
     fn next_state(
         &self,
         replicas: &[i32],
@@ -160,13 +186,25 @@ impl Controller {
     ) -> Option<PartitionStateZnode> {
         let live_isr: Vec<i32> = s.isr.iter().copied().filter(|b| live.contains(b)).collect();
         let leader_ok = s.leader >= 0 && live.contains(&s.leader);
-        if leader_ok && live_isr.len() == s.isr.len() {
+        let preferred = replicas
+            .first()
+            .copied()
+            .filter(|p| self.policy.preferred && *p != s.leader && live_isr.contains(p));
+        if leader_ok && live_isr.len() == s.isr.len() && preferred.is_none() {
             return None;
         }
-        let (leader, isr) = if leader_ok {
+        let (leader, isr) = if let Some(p) = preferred {
+            (p, live_isr)
+        } else if leader_ok {
             (s.leader, live_isr)
         } else if let Some(&l) = replicas.iter().find(|r| live_isr.contains(r)) {
             (l, live_isr)
+        } else if let Some(&l) = replicas
+            .iter()
+            .find(|r| self.policy.unclean && live.contains(r))
+        {
+            tracing::warn!(leader = l, isr = ?s.isr, "unclean leader election: messages only the old ISR had are lost");
+            (l, vec![l])
         } else {
             // No live ISR member: no leader, and the last ISR is kept so a
             // returning member (and only it) can lead again.
@@ -354,7 +392,41 @@ mod tests {
         Controller {
             epoch: 2,
             epoch_zk_version: 2,
+            policy: ElectionPolicy {
+                unclean: false,
+                preferred: false,
+            },
         }
+    }
+
+    #[test]
+    fn preferred_leader_returns_once_in_the_isr() {
+        let mut c = ctl();
+        c.policy.preferred = true;
+        let live = BTreeSet::from([1, 2, 3]);
+        let next = c
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live)
+            .expect("move back");
+        assert_eq!(next.leader, 1);
+        // Not in the ISR yet: leadership stays.
+        assert!(c
+            .next_state(&[1, 2, 3], &state(2, &[2, 3]), &live)
+            .is_none());
+    }
+
+    #[test]
+    fn unclean_election_takes_any_live_replica_only_when_enabled() {
+        let mut c = ctl();
+        let live = BTreeSet::from([3]);
+        let clean = c
+            .next_state(&[1, 3], &state(1, &[1]), &live)
+            .expect("leaderless");
+        assert_eq!(clean.leader, -1);
+        c.policy.unclean = true;
+        let unclean = c
+            .next_state(&[1, 3], &state(1, &[1]), &live)
+            .expect("elect");
+        assert_eq!((unclean.leader, unclean.isr), (3, vec![3]));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
 
+pub use controller::ElectionPolicy;
 pub use image::{BrokerInfo, MetadataImage, PartitionImage, PartitionState, TopicImage};
 pub use session::SessionConfig;
 pub use znode::Endpoint;
@@ -113,6 +114,12 @@ impl Cluster {
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.image.clone()
+    }
+
+    /// Changes whenever a coordinator session starts or is lost; a broker
+    /// without one must not act as a leader (a newer leader may exist).
+    pub fn subscribe_session(&self) -> watch::Receiver<Option<Client>> {
+        self.client.clone()
     }
 
     /// Waits (briefly) for a live session.

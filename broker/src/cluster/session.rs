@@ -14,7 +14,7 @@ use zookeeper_client::{
     SessionState, WatchedEvent,
 };
 
-use super::controller::{Controller, ControllerError};
+use super::controller::{Controller, ControllerError, ElectionPolicy};
 use super::image::{self, MetadataImage};
 use super::znode::{self, BrokerZnode, ClusterIdZnode, Endpoint};
 
@@ -26,6 +26,7 @@ pub struct SessionConfig {
     pub broker_id: i32,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
+    pub election: ElectionPolicy,
 }
 
 /// Shared with the [`super::Cluster`] handle.
@@ -244,7 +245,8 @@ impl<'a> Session<'a> {
 
     async fn elect_and_reconcile(&mut self, img: &MetadataImage) -> Result<(), ZkError> {
         if img.controller_id.is_none() && self.controller.is_none() {
-            self.controller = Controller::try_elect(&self.client, self.cfg.broker_id).await?;
+            self.controller =
+                Controller::try_elect(&self.client, self.cfg.broker_id, self.cfg.election).await?;
         }
         if img.controller_id.is_some_and(|c| c != self.cfg.broker_id) {
             self.controller = None;

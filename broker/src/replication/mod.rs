@@ -231,6 +231,9 @@ mod tests {
         let set = ReplicaSet::new(vec![1, 2, 3], &state(1, 0, &[1, 2, 3]), 0);
         set.on_follower_fetch(2, 10, 10, 0, 1000);
         set.on_follower_fetch(3, 3, 10, 0, 1000);
+        // 2 keeps up; 3 stays behind.
+        set.on_follower_fetch(2, 10, 10, 0, 39_000);
+        set.on_follower_fetch(3, 4, 10, 0, 39_000);
         let shrink = set.shrink(1, 40_000, 30_000).expect("3 lags");
         assert_eq!(shrink.isr, vec![1, 2]);
         assert_eq!(shrink.expected_version, 5);

@@ -141,6 +141,7 @@ pub async fn run(
         broker_id: config.broker_id,
         endpoints,
         rack: config.rack.clone(),
+        election: config.election,
     };
     let background = CancellationToken::new();
     let (cluster, session_task) = Cluster::start(session, background.clone());
