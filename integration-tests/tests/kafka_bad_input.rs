@@ -108,6 +108,18 @@ fn malformed_frames_close_only_their_connection() {
     );
     canary.check(addr, "HTTP garbage");
 
+    // A CreateTopics v2 claiming 2^31-1 topics in 12 bytes: the decoder
+    // must not reserve memory for them (this aborted the broker once).
+    let mut c = write_raw(
+        addr,
+        &[0, 0, 0, 12, 0, 19, 0, 2, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff],
+    );
+    assert!(
+        c.wait_closed(CLOSE_DEADLINE),
+        "broker kept a huge-array-count connection open"
+    );
+    canary.check(addr, "huge array count");
+
     // Garbage inside a plausible frame: API key 0xabab (negative), noise after.
     let mut frame = vec![0, 0, 0, 16];
     frame.extend_from_slice(&[0xab; 16]);
