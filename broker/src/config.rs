@@ -260,6 +260,9 @@ impl BrokerConfig {
                 "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = positive(key, v)?,
                 "unclean.leader.election.enable" => cfg.election.unclean = boolean(key, v)?,
                 "auto.leader.rebalance.enable" => cfg.election.preferred = boolean(key, v)?,
+                "leader.imbalance.check.interval.seconds" => {
+                    cfg.election.preferred_check_interval = Duration::from_secs(positive(key, v)?)
+                }
                 "replica.lag.time.max.ms" => {
                     cfg.replica_lag_time_max = Duration::from_millis(positive(key, v)?)
                 }

@@ -85,38 +85,63 @@ pub async fn handle(
     }
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
-    for (t, p, replica, last) in pending {
-        if !replicated(&replica, last, deadline).await {
-            let code = ResponseError::RequestTimedOut;
-            let r = &mut responses[t].partition_responses[p];
-            r.error_code = code.code();
-            if version >= 8 {
-                r.error_message = Some(StrBytes::from_static_str(
-                    "not replicated to the in-sync replicas in time",
-                ));
+    // Every partition waits at once, so one slow partition does not hold
+    // the others' answers past their own.
+    let outcomes = futures::future::join_all(
+        pending
+            .iter()
+            .map(|(_, _, replica, last)| replicated(replica, *last, deadline)),
+    )
+    .await;
+    for ((t, p, _, _), outcome) in pending.iter().zip(outcomes) {
+        let (code, message) = match outcome {
+            Ok(()) => continue,
+            Err(code) if code == ResponseError::NotLeaderOrFollower => {
+                (code, "leadership moved before the in-sync replicas had it")
             }
+            Err(code) => (code, "not replicated to the in-sync replicas in time"),
+        };
+        let r = &mut responses[*t].partition_responses[*p];
+        r.error_code = code.code();
+        if version >= 8 {
+            r.error_message = Some(StrBytes::from_static_str(message));
         }
     }
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-/// Waits until the high watermark passes `last` (the ISR has it), or the
-/// deadline.
-async fn replicated(replica: &Replica, last: i64, deadline: tokio::time::Instant) -> bool {
+/// Waits until the high watermark passes `last` (the ISR has it). Like
+/// Kafka's DelayedProduce it gives up at once with NOT_LEADER_OR_FOLLOWER
+/// when this broker stops leading (or leads in a new epoch: the write may
+/// have been truncated), else with REQUEST_TIMED_OUT at the deadline.
+async fn replicated(
+    replica: &Replica,
+    last: i64,
+    deadline: tokio::time::Instant,
+) -> Result<(), ResponseError> {
+    /// Role changes carry no notification; checked this often while waiting.
+    const ROLE_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+    let epoch = replica.leader_epoch();
     let mut hw = replica.log.subscribe_hw();
-    let wait = async {
-        loop {
-            if replica.log.high_watermark() > last {
-                return true;
-            }
-            if hw.changed().await.is_err() {
-                return false;
+    loop {
+        if replica.log.high_watermark() > last {
+            return Ok(());
+        }
+        if !replica.is_leader() || replica.leader_epoch() != epoch {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        let tick = (tokio::time::Instant::now() + ROLE_CHECK).min(deadline);
+        tokio::select! {
+            changed = hw.changed() => if changed.is_err() {
+                return Err(ResponseError::NotLeaderOrFollower);
+            },
+            _ = tokio::time::sleep_until(tick) => {
+                if tick >= deadline {
+                    return Err(ResponseError::RequestTimedOut);
+                }
             }
         }
-    };
-    tokio::time::timeout_at(deadline, wait)
-        .await
-        .unwrap_or(false)
+    }
 }
 
 /// The replica that takes a produce for `topic`/`partition`, after the

@@ -27,8 +27,12 @@ pub struct ElectionPolicy {
     /// member, elect any live replica and accept losing what it lacks.
     pub unclean: bool,
     /// `auto.leader.rebalance.enable` (default true): move leadership back
-    /// to the preferred (first assigned) replica once it is in the ISR.
+    /// to the preferred (first assigned) replica once it is in the ISR...
     pub preferred: bool,
+    /// ...checked every `leader.imbalance.check.interval.seconds` (300 s),
+    /// as Kafka does, not at each change: a replica that just rejoined
+    /// does not take leadership (and pending writes) away at once.
+    pub preferred_check_interval: std::time::Duration,
 }
 
 impl Default for ElectionPolicy {
@@ -36,6 +40,7 @@ impl Default for ElectionPolicy {
         ElectionPolicy {
             unclean: false,
             preferred: true,
+            preferred_check_interval: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -137,6 +142,7 @@ impl Controller {
         &self,
         client: &Client,
         img: &MetadataImage,
+        preferred: bool,
     ) -> Result<(), ControllerError> {
         let live: BTreeSet<i32> = img.brokers.keys().copied().collect();
         for marker in image::children(client, znode::DELETE_TOPICS).await? {
@@ -161,7 +167,8 @@ impl Controller {
                         }
                     }
                     Some(state) => {
-                        if let Some(next) = self.next_state(&part.replicas, state, &live) {
+                        if let Some(next) = self.next_state(&part.replicas, state, &live, preferred)
+                        {
                             self.write_state(client, &topic.name, p, &next, Some(state.zk_version))
                                 .await?;
                         }
@@ -183,13 +190,13 @@ impl Controller {
         replicas: &[i32],
         s: &PartitionState,
         live: &BTreeSet<i32>,
+        check_preferred: bool,
     ) -> Option<PartitionStateZnode> {
         let live_isr: Vec<i32> = s.isr.iter().copied().filter(|b| live.contains(b)).collect();
         let leader_ok = s.leader >= 0 && live.contains(&s.leader);
-        let preferred = replicas
-            .first()
-            .copied()
-            .filter(|p| self.policy.preferred && *p != s.leader && live_isr.contains(p));
+        let preferred = replicas.first().copied().filter(|p| {
+            check_preferred && self.policy.preferred && *p != s.leader && live_isr.contains(p)
+        });
         if leader_ok && live_isr.len() == s.isr.len() && preferred.is_none() {
             return None;
         }
@@ -395,6 +402,7 @@ mod tests {
             policy: ElectionPolicy {
                 unclean: false,
                 preferred: false,
+                preferred_check_interval: std::time::Duration::from_secs(300),
             },
         }
     }
@@ -405,12 +413,16 @@ mod tests {
         c.policy.preferred = true;
         let live = BTreeSet::from([1, 2, 3]);
         let next = c
-            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live)
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live, true)
             .expect("move back");
+        // Only at the periodic check.
+        assert!(c
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live, false)
+            .is_none());
         assert_eq!(next.leader, 1);
         // Not in the ISR yet: leadership stays.
         assert!(c
-            .next_state(&[1, 2, 3], &state(2, &[2, 3]), &live)
+            .next_state(&[1, 2, 3], &state(2, &[2, 3]), &live, true)
             .is_none());
     }
 
@@ -419,12 +431,12 @@ mod tests {
         let mut c = ctl();
         let live = BTreeSet::from([3]);
         let clean = c
-            .next_state(&[1, 3], &state(1, &[1]), &live)
+            .next_state(&[1, 3], &state(1, &[1]), &live, false)
             .expect("leaderless");
         assert_eq!(clean.leader, -1);
         c.policy.unclean = true;
         let unclean = c
-            .next_state(&[1, 3], &state(1, &[1]), &live)
+            .next_state(&[1, 3], &state(1, &[1]), &live, false)
             .expect("elect");
         assert_eq!((unclean.leader, unclean.isr), (3, vec![3]));
     }
@@ -433,7 +445,7 @@ mod tests {
     fn healthy_partition_needs_nothing() {
         let live = BTreeSet::from([1, 2, 3]);
         assert!(ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
             .is_none());
     }
 
@@ -441,7 +453,7 @@ mod tests {
     fn dead_leader_is_replaced_from_the_isr_in_assignment_order() {
         let live = BTreeSet::from([2, 3]);
         let next = ctl()
-            .next_state(&[1, 3, 2], &state(1, &[1, 2, 3]), &live)
+            .next_state(&[1, 3, 2], &state(1, &[1, 2, 3]), &live, false)
             .expect("change");
         assert_eq!(next.leader, 3);
         assert_eq!(next.isr, vec![2, 3]);
@@ -453,7 +465,7 @@ mod tests {
     fn dead_follower_leaves_the_isr() {
         let live = BTreeSet::from([1, 2]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (1, vec![1, 2]));
     }
@@ -462,16 +474,16 @@ mod tests {
     fn no_live_isr_member_means_no_leader_and_the_last_isr_is_kept() {
         let live = BTreeSet::from([3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1]), &live)
+            .next_state(&[1, 2, 3], &state(1, &[1]), &live, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (-1, vec![1]));
         // Already leaderless: nothing more to write until a member returns.
         assert!(ctl()
-            .next_state(&[1, 2, 3], &state(-1, &[1]), &live)
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &live, false)
             .is_none());
         let back = BTreeSet::from([1, 3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(-1, &[1]), &back)
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false)
             .expect("change");
         assert_eq!(next.leader, 1);
     }

@@ -128,12 +128,20 @@ impl<'a> Session<'a> {
         self.out.client.send_replace(Some(self.client.clone()));
         let mut img = image::load_all(&self.client, cluster_id.clone()).await?;
         self.publish(&img);
-        self.elect_and_reconcile(&img).await?;
+        self.elect_and_reconcile(&img, false).await?;
+        let mut preferred_check = tokio::time::interval(self.cfg.election.preferred_check_interval);
+        preferred_check.reset();
 
         let result = loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
                 e = events.recv() => e,
+                _ = preferred_check.tick() => {
+                    match self.elect_and_reconcile(&img, true).await {
+                        Ok(()) | Err(ZkError::ConnectionLoss) => continue,
+                        Err(e) => break Err(e),
+                    }
+                }
             };
             let Some(first) = first else {
                 break Err(ZkError::SessionExpired);
@@ -158,7 +166,7 @@ impl<'a> Session<'a> {
                     img = image::load_all(&self.client, cluster_id.clone()).await?;
                 }
                 self.publish(&img);
-                self.elect_and_reconcile(&img).await
+                self.elect_and_reconcile(&img, false).await
             };
             match step.await {
                 Ok(()) => {}
@@ -243,7 +251,13 @@ impl<'a> Session<'a> {
         self.out.image.send_replace(Arc::new(img.clone()));
     }
 
-    async fn elect_and_reconcile(&mut self, img: &MetadataImage) -> Result<(), ZkError> {
+    /// Takes the controller role if it is free, and reconciles while we
+    /// hold it; `preferred` also runs the preferred-leader election.
+    async fn elect_and_reconcile(
+        &mut self,
+        img: &MetadataImage,
+        preferred: bool,
+    ) -> Result<(), ZkError> {
         if img.controller_id.is_none() && self.controller.is_none() {
             self.controller =
                 Controller::try_elect(&self.client, self.cfg.broker_id, self.cfg.election).await?;
@@ -252,7 +266,7 @@ impl<'a> Session<'a> {
             self.controller = None;
         }
         if let Some(ctl) = &self.controller {
-            match ctl.reconcile(&self.client, img).await {
+            match ctl.reconcile(&self.client, img, preferred).await {
                 Ok(()) => {}
                 Err(ControllerError::Moved) => {
                     tracing::info!("controller role moved to another broker");
@@ -264,8 +278,6 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Updates `img` for a batch of watch events; only what changed is
-    /// re-read, except after a reconnect where events may have been lost.
     /// Updates `img` for a batch of watch events, re-reading only what an
     /// event names. Returns true after a reconnect, when the caller must
     /// re-watch and re-read everything instead.
