@@ -23,7 +23,7 @@ use integration_tests::run_with_timeout;
 /// Upper bound for one script run; they take a few seconds when all is well.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Client {
     /// Debian's /usr/bin/python3: confluent-kafka 1.7.0, kafka-python 2.0.2.
     Debian,
@@ -93,6 +93,14 @@ fn assert_ok(
         "{client:?} {script} {args:?} failed ({status}):\n{output}\n{}",
         broker.stderr_tail(50)
     );
+    // Debian's client must run on Debian's librdkafka 2.0.2, the strict one
+    // (a newer librdkafka on the library path would hide its failures).
+    if client == Client::Debian && output.contains("librdkafka") {
+        assert!(
+            output.contains("librdkafka 2.0.2"),
+            "Debian's confluent-kafka loaded another librdkafka:\n{output}"
+        );
+    }
 }
 
 /// A script running alongside the test, which talks to it through lines:

@@ -2,11 +2,14 @@
 //! crate). Each subcommand prints one JSON line; `bench/kafka-compare.sh` strings them together.
 
 use anyhow::{bail, Context, Result};
+use bench::cluster::{self, FailoverOpts};
+use bench::groups::{self, CommitOpts, RebalanceOpts};
 use bench::kafka::{self, LatencyOpts, ProduceOpts, MB};
 use bench::physical;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -125,10 +128,109 @@ enum Cmd {
         #[arg(long)]
         linger_ms: Option<u32>,
     },
+    /// Consumer-group rebalance time after one member of a group leaves (clean close, or
+    /// SIGKILL of a member process with --vanish), repeated --rounds times with fresh groups.
+    Rebalance {
+        #[command(flatten)]
+        common: Common,
+        /// Members of the group.
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The leaving member is a child process killed with SIGKILL (no LeaveGroup): the
+        /// broker notices only after the member's session.timeout.ms.
+        #[arg(long)]
+        vanish: bool,
+        /// librdkafka setting of every member, `key=value` (repeatable), e.g.
+        /// `--set session.timeout.ms=6000 --set heartbeat.interval.ms=500`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Internal: one group member in its own process (used by `rebalance --vanish`).
+    #[command(hide = true)]
+    GroupMember {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Offset commits: --groups concurrent committers (one group each) synchronously commit
+    /// explicit offsets of every partition of the topic, back to back or every --interval-ms.
+    Commits {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 8)]
+        groups: usize,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Unmeasured seconds first.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// One commit per interval per group instead of back to back (background committer).
+        #[arg(long)]
+        interval_ms: Option<u64>,
+        /// Group ids are `<prefix>-<i>`.
+        #[arg(long, default_value = "kafkabench-commits")]
+        group_prefix: String,
+    },
+    /// Create a replicated topic and wait until every partition has a leader and a full ISR.
+    CreateReplicated {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value_t = 3)]
+        replication_factor: i32,
+        /// Topic config, `key=value` (repeatable), e.g. `min.insync.replicas=2`.
+        #[arg(long = "topic-config", value_name = "KEY=VALUE")]
+        topic_config: Vec<String>,
+    },
+    /// Failover: produce acks=all to one partition, SIGKILL its leader, time session expiry,
+    /// election, fresh metadata and the first successful delivery afterwards.
+    Failover {
+        #[command(flatten)]
+        common: Common,
+        /// The coordinator (ZooKeeper protocol) address, host:port.
+        #[arg(long)]
+        coord: String,
+        #[arg(long, default_value_t = 0)]
+        partition: i32,
+        /// Broker id and pid, `id=pid` (repeatable): whichever leads the partition is killed.
+        #[arg(long = "broker-pid", value_name = "ID=PID")]
+        broker_pids: Vec<String>,
+        /// Records per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Seconds of producing before the kill.
+        #[arg(long, default_value_t = 2.0)]
+        before: f64,
+        /// Give up waiting this many seconds after the kill.
+        #[arg(long, default_value_t = 60.0)]
+        max_wait: f64,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
 }
 
 fn secs(s: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("bad duration {s}"))
+}
+
+/// `key=value` pairs of --set / --topic-config.
+fn pairs(v: &[String]) -> Result<Vec<(String, String)>> {
+    v.iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .with_context(|| format!("want key=value, got {p:?}"))
+        })
+        .collect()
 }
 
 fn label(mut v: serde_json::Value, label: &Option<String>) -> serde_json::Value {
@@ -220,6 +322,98 @@ fn main() -> Result<()> {
                 pid: common.pid,
             };
             label(kafka::latency(&o)?, &common.label)
+        }
+        Cmd::Rebalance {
+            common,
+            members,
+            rounds,
+            vanish,
+            set,
+        } => {
+            let o = RebalanceOpts {
+                brokers: common.brokers,
+                topic: common.topic,
+                members,
+                rounds,
+                vanish,
+                extra: pairs(&set)?,
+                pid: common.pid,
+            };
+            label(groups::rebalance(&o)?, &common.label)
+        }
+        Cmd::GroupMember {
+            brokers,
+            topic,
+            group,
+            set,
+        } => {
+            groups::run_member(&brokers, &topic, &group, &pairs(&set)?)?;
+            return Ok(());
+        }
+        Cmd::Commits {
+            common,
+            groups: n,
+            duration,
+            warmup,
+            interval_ms,
+            group_prefix,
+        } => {
+            let o = CommitOpts {
+                brokers: common.brokers,
+                topic: common.topic,
+                groups: n,
+                group_prefix,
+                duration: secs(duration)?,
+                warmup: secs(warmup)?,
+                interval: interval_ms.map(Duration::from_millis),
+                pid: common.pid,
+            };
+            label(groups::commits(&o)?, &common.label)
+        }
+        Cmd::CreateReplicated {
+            common,
+            partitions,
+            replication_factor,
+            topic_config,
+        } => label(
+            cluster::create_replicated(
+                &common.brokers,
+                &common.topic,
+                partitions,
+                replication_factor,
+                &pairs(&topic_config)?,
+            )?,
+            &common.label,
+        ),
+        Cmd::Failover {
+            common,
+            coord,
+            partition,
+            broker_pids,
+            rate,
+            before,
+            max_wait,
+            size,
+        } => {
+            let mut pids = BTreeMap::new();
+            for (id, pid) in pairs(&broker_pids)? {
+                pids.insert(
+                    id.parse().context("broker id")?,
+                    pid.parse().context("pid")?,
+                );
+            }
+            let o = FailoverOpts {
+                brokers: common.brokers,
+                coord,
+                topic: common.topic,
+                partition,
+                pids,
+                rate,
+                before: secs(before)?,
+                max_wait: secs(max_wait)?,
+                size,
+            };
+            label(cluster::failover(&o)?, &common.label)
         }
     };
     println!("{report}");

@@ -34,8 +34,11 @@ struct Inner {
     /// The state znode's version: the token for conditional ISR writes.
     zk_version: i32,
     followers: HashMap<i32, Follower>,
-    /// An ISR write is in flight; no second one until the image shows it.
-    isr_write_pending: bool,
+    /// The ISR an in-flight write proposes; no second write until the
+    /// image shows the outcome. Until then the high watermark counts the
+    /// union of both (Kafka's "maximal ISR"): a joining follower must have
+    /// everything acknowledged from the moment it may be elected.
+    pending_isr: Option<Vec<i32>>,
 }
 
 /// Replication state of one hosted partition.
@@ -91,8 +94,12 @@ impl ReplicaSet {
         g.leader = state.leader;
         g.leader_epoch = state.leader_epoch;
         g.controller_epoch = state.controller_epoch;
+        // Every image passes through here; only a rewrite of this
+        // partition's state settles an in-flight ISR write.
+        if g.zk_version != state.zk_version {
+            g.pending_isr = None;
+        }
         g.zk_version = state.zk_version;
-        g.isr_write_pending = false;
     }
 
     pub fn isr(&self) -> Vec<i32> {
@@ -113,6 +120,7 @@ impl ReplicaSet {
         let g = self.lock();
         g.isr
             .iter()
+            .chain(g.pending_isr.iter().flatten())
             .map(|&b| {
                 if b == me {
                     leo
@@ -148,13 +156,13 @@ impl ReplicaSet {
         let rejoin = !g.isr.contains(&follower)
             && g.replicas.contains(&follower)
             && fetch_offset >= hw
-            && !g.isr_write_pending;
+            && g.pending_isr.is_none();
         if !rejoin {
             return None;
         }
         let mut isr = g.isr.clone();
         isr.push(follower);
-        g.isr_write_pending = true;
+        g.pending_isr = Some(isr.clone());
         Some(change(&g, isr))
     }
 
@@ -162,7 +170,7 @@ impl ReplicaSet {
     /// `lag_ms` (Kafka's `maybeShrinkIsr`), if that removes anyone.
     pub fn shrink(&self, me: i32, now_ms: i64, lag_ms: i64) -> Option<IsrChange> {
         let mut g = self.lock();
-        if g.isr_write_pending || g.leader != me {
+        if g.pending_isr.is_some() || g.leader != me {
             return None;
         }
         let isr: Vec<i32> = g
@@ -179,13 +187,13 @@ impl ReplicaSet {
         if isr.len() == g.isr.len() {
             return None;
         }
-        g.isr_write_pending = true;
+        g.pending_isr = Some(isr.clone());
         Some(change(&g, isr))
     }
 
     /// An ISR write failed (a stale version): allow the next attempt.
     pub fn isr_write_failed(&self) {
-        self.lock().isr_write_pending = false;
+        self.lock().pending_isr = None;
     }
 }
 
@@ -239,13 +247,22 @@ mod tests {
         assert_eq!(shrink.expected_version, 5);
         // One write at a time.
         assert!(set.shrink(1, 40_000, 30_000).is_none());
-        set.update(vec![1, 2, 3], &state(1, 0, &[1, 2]), 40_000);
+        // The shrink lands: the state znode is at a new version.
+        let shrunk = PartitionState {
+            zk_version: 6,
+            ..state(1, 0, &[1, 2])
+        };
+        set.update(vec![1, 2, 3], &shrunk, 40_000);
         // Below the high watermark: not back yet; at it: back.
         assert!(set.on_follower_fetch(3, 5, 12, 10, 41_000).is_none());
         let grow = set
             .on_follower_fetch(3, 10, 12, 10, 41_000)
             .expect("caught up");
         assert_eq!(grow.isr, vec![1, 2, 3]);
+        // While the expansion is being written, 3 already holds the high
+        // watermark back: it may be elected as soon as the write lands.
+        set.on_follower_fetch(2, 12, 12, 10, 41_000);
+        assert_eq!(set.high_watermark(1, 12), 10);
     }
 
     #[test]

@@ -1,0 +1,92 @@
+/*
+ * eddy-entrypoint: the images' PID 1 before exec, playing the part that
+ * `gosu` plays in the official zookeeper and cp-kafka images. The images are
+ * FROM scratch (no shell, no chown), and the compose files bind-mount
+ * ./storage/... directories that the Docker engine creates owned by root; so
+ * when started as root this makes the data directories (the ones named in
+ * EDDY_DATA_DIRS, colon-separated) exist and belong to 65532:65532, drops to
+ * that user and group, and execs the real program (argv[1..]). The program
+ * then is PID 1 and gets the SIGTERM of `docker stop` itself. Started as any
+ * other user (`docker run --user`, a non-root policy) it only execs.
+ *
+ * Built static (glibc, no NSS calls) by compose/build-images.sh.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define RUN_UID 65532
+#define RUN_GID 65532
+
+static void die(const char *what, const char *arg) {
+    fprintf(stderr, "eddy-entrypoint: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+    exit(111);
+}
+
+static void mkdirs(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) die("mkdir", path);
+            *p = '/';
+        }
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) die("mkdir", path);
+}
+
+/* chown -R, without following symlinks. */
+static void chown_tree(int dirfd, const char *name, const char *shown) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat", shown);
+    if ((st.st_uid != RUN_UID || st.st_gid != RUN_GID) &&
+        fchownat(dirfd, name, RUN_UID, RUN_GID, AT_SYMLINK_NOFOLLOW) != 0)
+        die("chown", shown);
+    if (!S_ISDIR(st.st_mode)) return;
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (fd < 0) die("open", shown);
+    DIR *d = fdopendir(fd);
+    if (!d) die("opendir", shown);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        chown_tree(fd, e->d_name, e->d_name);
+    }
+    closedir(d);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: eddy-entrypoint PROGRAM [ARGS...]\n");
+        return 2;
+    }
+    if (getuid() == 0) {
+        const char *dirs = getenv("EDDY_DATA_DIRS");
+        if (dirs && *dirs) {
+            char *list = strdup(dirs);
+            for (char *dir = strtok(list, ":"); dir; dir = strtok(NULL, ":")) {
+                mkdirs(dir);
+                struct stat st;
+                if (stat(dir, &st) != 0) die("stat", dir);
+                /* Only a tree this user does not own yet is walked. */
+                if (st.st_uid != RUN_UID || st.st_gid != RUN_GID)
+                    chown_tree(AT_FDCWD, dir, dir);
+            }
+            free(list);
+        }
+        gid_t gid = RUN_GID;
+        if (setgroups(1, &gid) != 0) die("setgroups", NULL);
+        if (setgid(RUN_GID) != 0) die("setgid", NULL);
+        if (setuid(RUN_UID) != 0) die("setuid", NULL);
+    }
+    execv(argv[1], argv + 1);
+    die("exec", argv[1]);
+    return 111;
+}
