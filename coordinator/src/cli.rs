@@ -143,6 +143,20 @@ async fn execute(g: Global, op: Op) -> anyhow::Result<()> {
         .connect(&g.server)
         .await
         .with_context(|| format!("cannot connect to {}", g.server))?;
+    let mut states = client.state_watcher();
+    let result = execute_op(client, g, op).await;
+    // The last client handle is gone: the session task sends closeSession.
+    // Waiting for it (briefly) ends the session at once instead of leaving
+    // it to expire on the server, which matters for frequent callers such
+    // as container healthchecks.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while !states.changed().await.is_terminated() {}
+    })
+    .await;
+    result
+}
+
+async fn execute_op(client: zk::Client, g: Global, op: Op) -> anyhow::Result<()> {
     let print = |text: String, value: serde_json::Value| {
         if g.json {
             println!("{value}");
