@@ -67,9 +67,9 @@ pub fn create_replicated(
             t.name() == topic
                 && t.error().is_none()
                 && t.partitions().len() == partitions as usize
-                && t.partitions().iter().all(|p| {
-                    p.leader() >= 0 && p.error().is_none() && p.isr().len() == rf as usize
-                })
+                && t.partitions()
+                    .iter()
+                    .all(|p| p.leader() >= 0 && p.error().is_none() && p.isr().len() == rf as usize)
         });
         if ok {
             for t in md.topics().iter().filter(|t| t.name() == topic) {
@@ -84,8 +84,10 @@ pub fn create_replicated(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(json!({"phase": "create", "topic": topic, "partitions": partitions,
-              "replication_factor": rf, "leaders": leaders, "ready_ms": ms(start.elapsed())}))
+    Ok(
+        json!({"phase": "create", "topic": topic, "partitions": partitions,
+              "replication_factor": rf, "leaders": leaders, "ready_ms": ms(start.elapsed())}),
+    )
 }
 
 // ------------------------------------------------------------------ failover
@@ -152,7 +154,10 @@ pub struct FailoverOpts {
 /// The partition's state znode: (leader, leader_epoch).
 fn parse_state(data: &[u8]) -> Option<(i32, i32)> {
     let v: Value = serde_json::from_slice(data).ok()?;
-    Some((v["leader"].as_i64()? as i32, v["leader_epoch"].as_i64()? as i32))
+    Some((
+        v["leader"].as_i64()? as i32,
+        v["leader_epoch"].as_i64()? as i32,
+    ))
 }
 
 /// Produces acks=all records to one partition at a fixed rate, SIGKILLs the partition's
@@ -172,7 +177,10 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
                 .connect(&o.coord),
         )
         .with_context(|| format!("connecting to the coordinator at {}", o.coord))?;
-    let state_path = format!("/brokers/topics/{}/partitions/{}/state", o.topic, o.partition);
+    let state_path = format!(
+        "/brokers/topics/{}/partitions/{}/state",
+        o.topic, o.partition
+    );
     let read_state = |zk: &zookeeper_client::Client| -> Result<Option<(i32, i32)>> {
         match rt.block_on(zk.get_data(&state_path)) {
             Ok((d, _)) => Ok(parse_state(&d)),
@@ -181,10 +189,13 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
         }
     };
     let (victim, epoch0) = read_state(&zk)?.ok_or_else(|| anyhow!("no {state_path}"))?;
-    let victim_pid = *o
-        .pids
-        .get(&victim)
-        .ok_or_else(|| anyhow!("leader {victim} of {}-{} has no --pid", o.topic, o.partition))?;
+    let victim_pid = *o.pids.get(&victim).ok_or_else(|| {
+        anyhow!(
+            "leader {victim} of {}-{} has no --pid",
+            o.topic,
+            o.partition
+        )
+    })?;
     let id_path = format!("/brokers/ids/{victim}");
 
     let ctx = FailoverCtx {
@@ -210,8 +221,11 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
     let watch_from = Arc::new(Mutex::new(None::<Instant>));
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (metadata_at, watch_from, stop) =
-            (Arc::clone(&metadata_at), Arc::clone(&watch_from), Arc::clone(&stop));
+        let (metadata_at, watch_from, stop) = (
+            Arc::clone(&metadata_at),
+            Arc::clone(&watch_from),
+            Arc::clone(&stop),
+        );
         let mut cfg = base_config(&o.brokers);
         cfg.set("group.id", "kafkabench-failover-md");
         let c: BaseConsumer = cfg.create()?;

@@ -125,21 +125,19 @@ impl Member {
         let state: Shared = Arc::default();
         let handle = {
             let (stop, state, topic) = (Arc::clone(&stop), Arc::clone(&state), topic.to_owned());
-            std::thread::spawn(move || {
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        state.lock().unwrap().close_start = Some(t);
-                        drop(c);
-                        state.lock().unwrap().close_took = Some(t.elapsed());
-                        return;
-                    }
-                    if let Some(Err(e)) = c.poll(Duration::from_millis(5)) {
-                        state.lock().unwrap().error.get_or_insert(e.to_string());
-                    }
-                    let a = assignment_of(&c, &topic);
-                    state.lock().unwrap().assigned = Some(a);
+            std::thread::spawn(move || loop {
+                if stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    state.lock().unwrap().close_start = Some(t);
+                    drop(c);
+                    state.lock().unwrap().close_took = Some(t.elapsed());
+                    return;
                 }
+                if let Some(Err(e)) = c.poll(Duration::from_millis(5)) {
+                    state.lock().unwrap().error.get_or_insert(e.to_string());
+                }
+                let a = assignment_of(&c, &topic);
+                state.lock().unwrap().assigned = Some(a);
             })
         };
         Ok(Member::Thread {
@@ -151,9 +149,22 @@ impl Member {
 
     /// A member in a child `kafkabench group-member` process (so it can vanish by SIGKILL);
     /// it prints its assignment whenever it changes.
-    fn process(brokers: &str, topic: &str, group: &str, extra: &[(String, String)]) -> Result<Self> {
+    fn process(
+        brokers: &str,
+        topic: &str,
+        group: &str,
+        extra: &[(String, String)],
+    ) -> Result<Self> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["group-member", "--brokers", brokers, "--topic", topic, "--group", group]);
+        cmd.args([
+            "group-member",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ]);
         for (k, v) in extra {
             cmd.args(["--set", &format!("{k}={v}")]);
         }
@@ -230,7 +241,12 @@ impl Member {
 
 /// `kafkabench group-member`: subscribe and poll forever, printing `assigned p,p,...` on every
 /// change of the assignment (the child side of [`Member::process`]).
-pub fn run_member(brokers: &str, topic: &str, group: &str, extra: &[(String, String)]) -> Result<()> {
+pub fn run_member(
+    brokers: &str,
+    topic: &str,
+    group: &str,
+    extra: &[(String, String)],
+) -> Result<()> {
     let c: BaseConsumer = group_config(brokers, group, extra).create()?;
     c.subscribe(&[topic]).context("subscribe")?;
     let mut last: Option<BTreeSet<i32>> = None;
@@ -430,44 +446,46 @@ pub fn commits(o: &CommitOpts) -> Result<Value> {
             Arc::clone(&first_error),
         );
         let (topic, parts, interval) = (o.topic.clone(), parts.clone(), o.interval);
-        handles.push(std::thread::spawn(move || -> Result<(Histogram<u64>, u64)> {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            let mut n = 0u64;
-            let mut offset = 0i64;
-            let mut next = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(iv) = interval {
-                    if let Some(w) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(w.min(Duration::from_millis(50)));
-                        continue;
+        handles.push(std::thread::spawn(
+            move || -> Result<(Histogram<u64>, u64)> {
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+                let mut n = 0u64;
+                let mut offset = 0i64;
+                let mut next = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(iv) = interval {
+                        if let Some(w) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(w.min(Duration::from_millis(50)));
+                            continue;
+                        }
+                        next += iv;
                     }
-                    next += iv;
-                }
-                offset += 1;
-                let mut tpl = TopicPartitionList::new();
-                for p in &parts {
-                    tpl.add_partition_offset(&topic, *p, Offset::Offset(offset))?;
-                }
-                let t = Instant::now();
-                let r = c.commit(&tpl, CommitMode::Sync);
-                let took = t.elapsed();
-                // Serves the consumer's queue (errors, logs); commits are synchronous anyway.
-                let _ = c.poll(Duration::ZERO);
-                match r {
-                    Ok(()) if measuring.load(Ordering::Relaxed) => {
-                        n += 1;
-                        hist.saturating_record((took.as_micros() as u64).max(1));
+                    offset += 1;
+                    let mut tpl = TopicPartitionList::new();
+                    for p in &parts {
+                        tpl.add_partition_offset(&topic, *p, Offset::Offset(offset))?;
                     }
-                    Ok(()) => {}
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        first_error.lock().unwrap().get_or_insert(e.to_string());
-                        std::thread::sleep(Duration::from_millis(10));
+                    let t = Instant::now();
+                    let r = c.commit(&tpl, CommitMode::Sync);
+                    let took = t.elapsed();
+                    // Serves the consumer's queue (errors, logs); commits are synchronous anyway.
+                    let _ = c.poll(Duration::ZERO);
+                    match r {
+                        Ok(()) if measuring.load(Ordering::Relaxed) => {
+                            n += 1;
+                            hist.saturating_record((took.as_micros() as u64).max(1));
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            first_error.lock().unwrap().get_or_insert(e.to_string());
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
                     }
                 }
-            }
-            Ok((hist, n))
-        }));
+                Ok((hist, n))
+            },
+        ));
     }
     std::thread::sleep(o.warmup);
     let sampler = Sampler::start(o.pid)?;

@@ -112,7 +112,9 @@ fn malformed_frames_close_only_their_connection() {
     // must not reserve memory for them (this aborted the broker once).
     let mut c = write_raw(
         addr,
-        &[0, 0, 0, 12, 0, 19, 0, 2, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff],
+        &[
+            0, 0, 0, 12, 0, 19, 0, 2, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+        ],
     );
     assert!(
         c.wait_closed(CLOSE_DEADLINE),

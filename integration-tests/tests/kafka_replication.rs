@@ -127,7 +127,12 @@ impl Zk {
         });
         let mut isr: Vec<i32> = v["isr"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_i64()).map(|x| x as i32).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_i64())
+                    .map(|x| x as i32)
+                    .collect()
+            })
             .unwrap_or_default();
         isr.sort();
         Some((
@@ -197,8 +202,7 @@ fn fetch_all(addr: SocketAddr, topic: &str, p: i32) -> (i16, i64, Vec<(i64, Byte
     let mut out = Vec::new();
     loop {
         let next = out.last().map_or(0, |(o, _): &(i64, Bytes)| o + 1);
-        let (code, hw, _, recs) =
-            kafka_raw::fetch(&mut c, topic, p, next, 1 << 20).expect("fetch");
+        let (code, hw, _, recs) = kafka_raw::fetch(&mut c, topic, p, next, 1 << 20).expect("fetch");
         if code != 0 {
             return (code, hw, out);
         }
@@ -326,9 +330,8 @@ fn acks_all_survives_repeated_leader_kills() {
     let topic = "chaos";
     const P: i32 = 6;
     let mut c = KafkaConn::connect(bs[0].addr()).expect("connect");
-    let (code, msg) =
-        kafka_raw::create_topic(&mut c, topic, P, 3, &[("min.insync.replicas", "2")])
-            .expect("CreateTopics");
+    let (code, msg) = kafka_raw::create_topic(&mut c, topic, P, 3, &[("min.insync.replicas", "2")])
+        .expect("CreateTopics");
     assert_eq!(code, 0, "CreateTopics {topic}: {msg:?}");
     let mut st = vec![];
     assert!(
@@ -514,8 +517,7 @@ fn acks_all_survives_repeated_leader_kills() {
         ack_file.to_str().unwrap(),
         &P.to_string(),
     ]);
-    let (status, vout) =
-        run_with_timeout(cmd, "", Duration::from_secs(600)).expect("verify runs");
+    let (status, vout) = run_with_timeout(cmd, "", Duration::from_secs(600)).expect("verify runs");
     clock.log(format!("verify: {vout}"));
     clock.log(format!("final states {:?}", zkc.states(topic, P)));
     keep_logs("chaos", &bs.iter().collect::<Vec<_>>());
@@ -565,9 +567,8 @@ fn lone_survivor_takes_writes_and_isr_refills() {
     let topic = "survive";
     const P: i32 = 6;
     let mut c = KafkaConn::connect(bs[0].addr()).expect("connect");
-    let (code, msg) =
-        kafka_raw::create_topic(&mut c, topic, P, 3, &[("min.insync.replicas", "1")])
-            .expect("CreateTopics");
+    let (code, msg) = kafka_raw::create_topic(&mut c, topic, P, 3, &[("min.insync.replicas", "1")])
+        .expect("CreateTopics");
     assert_eq!(code, 0, "CreateTopics {topic}: {msg:?}");
     let mut st = vec![];
     assert!(
@@ -586,7 +587,11 @@ fn lone_survivor_takes_writes_and_isr_refills() {
         kafka_raw::wait_leader(addr, topic, p).expect("leader");
         let v = format!("before-{p}");
         let r = produce(addr, topic, p, -1, &[v.as_bytes()]).expect("produce");
-        assert_eq!(r, (0, 0), "acks=all produce to {topic}-{p} on its leader {leader}");
+        assert_eq!(
+            r,
+            (0, 0),
+            "acks=all produce to {topic}-{p} on its leader {leader}"
+        );
     }
 
     let t0 = Instant::now();
@@ -662,9 +667,13 @@ fn lone_survivor_takes_writes_and_isr_refills() {
         let mut last = vec![];
         let ok = wait_until(Duration::from_secs(30), || {
             last = md_states(bs[1].addr(), topic);
-            last.iter().any(|(pp, l, _)| *pp == p && (*l == 2 || *l == 3))
+            last.iter()
+                .any(|(pp, l, _)| *pp == p && (*l == 2 || *l == 3))
         });
-        assert!(ok, "{topic}-{p} never got a new leader after broker 1 died: {last:?}");
+        assert!(
+            ok,
+            "{topic}-{p} never got a new leader after broker 1 died: {last:?}"
+        );
         let leader = last.iter().find(|s| s.0 == p).unwrap().1;
         let addr = bs[(leader - 1) as usize].addr();
         kafka_raw::wait_leader(addr, topic, p).expect("leader");
@@ -761,7 +770,10 @@ fn out_of_sync_replica_does_not_become_leader() {
         st = zkc.state(topic, 0);
         !matches!(&st, Some((l, _, _)) if *l == leader)
     });
-    assert!(acted, "the state of {topic}-0 still names the dead leader {leader}: {st:?}");
+    assert!(
+        acted,
+        "the state of {topic}-0 still names the dead leader {leader}: {st:?}"
+    );
     let t1 = Instant::now();
     let mut seen = vec![];
     while t1.elapsed() < Duration::from_millis(SESSION_MS * 2) {
@@ -891,7 +903,10 @@ fn divergent_tail_is_truncated() {
         "B ({b_id}, in the ISR) never took over {topic}-0 from the dead A: {st:?}\n{}",
         b.stderr_tail(40)
     );
-    assert!(st.as_ref().unwrap().1 > epoch0, "leader epoch did not grow: {st:?}");
+    assert!(
+        st.as_ref().unwrap().1 > epoch0,
+        "leader epoch did not grow: {st:?}"
+    );
     kafka_raw::wait_leader(b.addr(), topic, 0).expect("B leads");
     let lo = KafkaConn::connect(b.addr())
         .and_then(|mut c| kafka_raw::list_offset(&mut c, topic, 0, -1))
@@ -927,7 +942,11 @@ fn divergent_tail_is_truncated() {
     let mut want: Vec<(i64, String)> = (0..10).map(|i| (i, format!("common-{i}"))).collect();
     want.extend((10..13).map(|i| (i, format!("b-{i}"))));
     let first = st.as_ref().unwrap().0;
-    let (first_b, second_b) = if first == a_id { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+    let (first_b, second_b) = if first == a_id {
+        (&mut *a, &mut *b)
+    } else {
+        (&mut *b, &mut *a)
+    };
     let second = 3 - first;
     kafka_raw::wait_leader(first_b.addr(), topic, 0).expect("leader");
     let (code, hw, on_first) = fetch_all(first_b.addr(), topic, 0);
@@ -945,7 +964,11 @@ fn divergent_tail_is_truncated() {
         st = zkc.state(topic, 0);
         matches!(&st, Some((l, _, _)) if *l == second)
     });
-    assert!(ok, "{second} never led after {first} stopped: {st:?}\n{}", second_b.stderr_tail(40));
+    assert!(
+        ok,
+        "{second} never led after {first} stopped: {st:?}\n{}",
+        second_b.stderr_tail(40)
+    );
     kafka_raw::wait_leader(second_b.addr(), topic, 0).expect("second leads");
     clock.log(format!("{second} leads after {:?}: {st:?}", t2.elapsed()));
     let (code, hw, on_second) = fetch_all(second_b.addr(), topic, 0);
@@ -959,7 +982,11 @@ fn divergent_tail_is_truncated() {
         second_b.stderr_tail(40)
     );
     assert_eq!(lo, (0, 13), "log end of {second}");
-    let (on_a, on_b) = if first == a_id { (on_first, on_second) } else { (on_second, on_first) };
+    let (on_a, on_b) = if first == a_id {
+        (on_first, on_second)
+    } else {
+        (on_second, on_first)
+    };
     // Byte-identical batches: the follower appends them as the leader wrote them.
     assert_eq!(
         on_a, on_b,

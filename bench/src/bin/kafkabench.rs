@@ -8,8 +8,8 @@ use bench::kafka::{self, LatencyOpts, ProduceOpts, MB};
 use bench::physical;
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use std::net::SocketAddr;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
