@@ -232,7 +232,7 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
         let (topic, part) = (o.topic.clone(), o.partition);
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let t0 = *watch_from.lock().unwrap();
+                let t0 = *watch_from.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(t0) = t0 {
                     if let Ok(md) = c.fetch_metadata(Some(&topic), Duration::from_millis(500)) {
                         let leader = md
@@ -243,7 +243,8 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
                             .find(|pp| pp.id() == part)
                             .map(|pp| pp.leader());
                         if let Some(l) = leader.filter(|l| *l >= 0 && *l != victim) {
-                            *metadata_at.lock().unwrap() = Some((t0.elapsed(), l));
+                            *metadata_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some((t0.elapsed(), l));
                             return;
                         }
                     }
@@ -291,7 +292,7 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
         bail!("kill -KILL {victim_pid}: {st}");
     }
     let kill_ms = ms(t0.elapsed());
-    *watch_from.lock().unwrap() = Some(t0);
+    *watch_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(t0);
 
     let (mut expired, mut elected, mut new_leader, mut new_epoch) = (None, None, -1, -1);
     let mut last_zk = Instant::now() - Duration::from_secs(1);
@@ -316,7 +317,10 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
             }
         }
         let ok_after = p.context().first_ok_after.load(Ordering::Relaxed);
-        let md_done = metadata_at.lock().unwrap().is_some();
+        let md_done = metadata_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
         if expired.is_some() && elected.is_some() && md_done && ok_after != u64::MAX {
             break;
         }
@@ -336,7 +340,7 @@ pub fn failover(o: &FailoverOpts) -> Result<Value> {
             json!(((ns as f64 - kill_ns as f64) / 1e5).round() / 10.0)
         }
     };
-    let md = *metadata_at.lock().unwrap();
+    let md = *metadata_at.lock().unwrap_or_else(|p| p.into_inner());
     Ok(json!({
         "phase": "failover",
         "topic": o.topic,

@@ -128,16 +128,20 @@ impl Member {
             std::thread::spawn(move || loop {
                 if stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    state.lock().unwrap().close_start = Some(t);
+                    state.lock().unwrap_or_else(|p| p.into_inner()).close_start = Some(t);
                     drop(c);
-                    state.lock().unwrap().close_took = Some(t.elapsed());
+                    state.lock().unwrap_or_else(|p| p.into_inner()).close_took = Some(t.elapsed());
                     return;
                 }
                 if let Some(Err(e)) = c.poll(Duration::from_millis(5)) {
-                    state.lock().unwrap().error.get_or_insert(e.to_string());
+                    state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .error
+                        .get_or_insert(e.to_string());
                 }
                 let a = assignment_of(&c, &topic);
-                state.lock().unwrap().assigned = Some(a);
+                state.lock().unwrap_or_else(|p| p.into_inner()).assigned = Some(a);
             })
         };
         Ok(Member::Thread {
@@ -185,7 +189,7 @@ impl Member {
                         .split(',')
                         .filter_map(|p| p.trim().parse().ok())
                         .collect();
-                    s.lock().unwrap().assigned = Some(set);
+                    s.lock().unwrap_or_else(|p| p.into_inner()).assigned = Some(set);
                 }
             }
         });
@@ -199,7 +203,7 @@ impl Member {
                 stop.store(true, Ordering::Relaxed);
                 let deadline = Instant::now() + Duration::from_secs(5);
                 loop {
-                    if let Some(t) = state.lock().unwrap().close_start {
+                    if let Some(t) = state.lock().unwrap_or_else(|p| p.into_inner()).close_start {
                         return Ok(t);
                     }
                     if Instant::now() > deadline {
@@ -227,7 +231,7 @@ impl Member {
             } => {
                 stop.store(true, Ordering::Relaxed);
                 let _ = handle.join();
-                let took = state.lock().unwrap().close_took;
+                let took = state.lock().unwrap_or_else(|p| p.into_inner()).close_took;
                 took
             }
             Member::Process { mut child, .. } => {
@@ -270,7 +274,7 @@ pub fn run_member(
 fn covers(states: &[&Shared], all: &BTreeSet<i32>) -> bool {
     let mut seen = BTreeSet::new();
     for s in states {
-        let g = s.lock().unwrap();
+        let g = s.lock().unwrap_or_else(|p| p.into_inner());
         let Some(a) = &g.assigned else { return false };
         if a.is_empty() && all.len() >= states.len() {
             return false;
@@ -339,7 +343,7 @@ pub fn rebalance(o: &RebalanceOpts) -> Result<Value> {
             if Instant::now() > deadline {
                 let a: Vec<_> = states
                     .iter()
-                    .map(|s| format!("{:?}", s.lock().unwrap().assigned))
+                    .map(|s| format!("{:?}", s.lock().unwrap_or_else(|p| p.into_inner()).assigned))
                     .collect();
                 bail!("round {r}: no stable assignment within 60 s: {a:?}");
             }
@@ -361,7 +365,13 @@ pub fn rebalance(o: &RebalanceOpts) -> Result<Value> {
         let close_took = leaver.finish();
         let errors: Vec<String> = members
             .iter()
-            .filter_map(|m| m.state().lock().unwrap().error.clone())
+            .filter_map(|m| {
+                m.state()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .error
+                    .clone()
+            })
             .collect();
         for m in members {
             m.finish();
@@ -478,7 +488,10 @@ pub fn commits(o: &CommitOpts) -> Result<Value> {
                         Ok(()) => {}
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
-                            first_error.lock().unwrap().get_or_insert(e.to_string());
+                            first_error
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e.to_string());
                             std::thread::sleep(Duration::from_millis(10));
                         }
                     }
@@ -521,7 +534,7 @@ pub fn commits(o: &CommitOpts) -> Result<Value> {
         "commits_per_s": (total as f64 / secs).round(),
         "partition_offsets_per_s": (total as f64 * parts.len() as f64 / secs).round(),
         "failed": failed.load(Ordering::Relaxed),
-        "first_error": first_error.lock().unwrap().clone(),
+        "first_error": first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         "p50_ms": q(0.5),
         "p99_ms": q(0.99),
         "max_ms": if total > 0 { json!(hist.max() as f64 / 1000.0) } else { Value::Null },

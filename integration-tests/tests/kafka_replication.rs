@@ -344,7 +344,7 @@ fn acks_all_survives_repeated_leader_kills() {
     );
     for b in &bs {
         for p in 0..P {
-            let leader = zkc.state(topic, p).unwrap().0;
+            let leader = zkc.state(topic, p).expect("partition state").0;
             if bs[(leader - 1) as usize].addr() == b.addr() {
                 kafka_raw::wait_leader(b.addr(), topic, p).expect("leader serves");
             }
@@ -366,7 +366,7 @@ fn acks_all_survives_repeated_leader_kills() {
         "produce",
         &bootstrap,
         topic,
-        ack_file.to_str().unwrap(),
+        ack_file.to_str().expect("utf-8 temp path"),
         &P.to_string(),
         &count.to_string(),
     ]);
@@ -486,8 +486,8 @@ fn acks_all_survives_repeated_leader_kills() {
     }
 
     clock.log("chaos over, telling the producer to stop");
-    writeln!(producer.stdin.as_mut().unwrap(), "STOP").expect("STOP");
-    producer.stdin.as_mut().unwrap().flush().ok();
+    writeln!(producer.stdin.as_mut().expect("piped stdin"), "STOP").expect("STOP");
+    producer.stdin.as_mut().expect("piped stdin").flush().ok();
     let done = wait_until(Duration::from_secs(900), || producer.exited());
     let out = producer.output();
     clock.log(format!(
@@ -514,7 +514,7 @@ fn acks_all_survives_repeated_leader_kills() {
         "verify",
         &bootstrap,
         topic,
-        ack_file.to_str().unwrap(),
+        ack_file.to_str().expect("utf-8 temp path"),
         &P.to_string(),
     ]);
     let (status, vout) = run_with_timeout(cmd, "", Duration::from_secs(600)).expect("verify runs");
@@ -582,7 +582,7 @@ fn lone_survivor_takes_writes_and_isr_refills() {
     clock.log(format!("topic ready {st:?}"));
     // Something replicated before the stop.
     for p in 0..P {
-        let leader = zkc.state(topic, p).unwrap().0;
+        let leader = zkc.state(topic, p).expect("partition state").0;
         let addr = bs[(leader - 1) as usize].addr();
         kafka_raw::wait_leader(addr, topic, p).expect("leader");
         let v = format!("before-{p}");
@@ -674,7 +674,7 @@ fn lone_survivor_takes_writes_and_isr_refills() {
             ok,
             "{topic}-{p} never got a new leader after broker 1 died: {last:?}"
         );
-        let leader = last.iter().find(|s| s.0 == p).unwrap().1;
+        let leader = last.iter().find(|s| s.0 == p).expect("partition listed").1;
         let addr = bs[(leader - 1) as usize].addr();
         kafka_raw::wait_leader(addr, topic, p).expect("leader");
         let (code, hw, recs) = fetch_all(addr, topic, p);
@@ -720,7 +720,7 @@ fn out_of_sync_replica_does_not_become_leader() {
         }),
         "{st:?}"
     );
-    let (leader, _, _) = st.clone().unwrap();
+    let (leader, _, _) = st.clone().expect("partition state");
     let (lead, foll) = if leader == 1 {
         (&mut b1, &mut b2)
     } else {
@@ -856,7 +856,7 @@ fn divergent_tail_is_truncated() {
         }),
         "{st:?}"
     );
-    let (a_id, epoch0, _) = st.clone().unwrap();
+    let (a_id, epoch0, _) = st.clone().expect("partition state");
     let b_id = 3 - a_id;
     let (a, b) = if a_id == 1 {
         (&mut b1, &mut b2)
@@ -904,7 +904,7 @@ fn divergent_tail_is_truncated() {
         b.stderr_tail(40)
     );
     assert!(
-        st.as_ref().unwrap().1 > epoch0,
+        st.as_ref().expect("partition state").1 > epoch0,
         "leader epoch did not grow: {st:?}"
     );
     kafka_raw::wait_leader(b.addr(), topic, 0).expect("B leads");
@@ -941,7 +941,7 @@ fn divergent_tail_is_truncated() {
     assert!(rejoined, "{st:?}\n{}", tails(&[&*a, &*b]));
     let mut want: Vec<(i64, String)> = (0..10).map(|i| (i, format!("common-{i}"))).collect();
     want.extend((10..13).map(|i| (i, format!("b-{i}"))));
-    let first = st.as_ref().unwrap().0;
+    let first = st.as_ref().expect("partition state").0;
     let (first_b, second_b) = if first == a_id {
         (&mut *a, &mut *b)
     } else {
