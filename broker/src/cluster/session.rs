@@ -125,9 +125,12 @@ impl<'a> Session<'a> {
         if !self.register(shutdown).await? {
             return Ok(());
         }
-        self.out.client.send_replace(Some(self.client.clone()));
         let mut img = image::load_all(&self.client, cluster_id.clone()).await?;
         self.publish(&img);
+        // Only now may this broker lead again: announcing the session before
+        // the fresh image would let the last one (from before a lost
+        // session) make it a leader of partitions that moved meanwhile.
+        self.out.client.send_replace(Some(self.client.clone()));
         self.elect_and_reconcile(&img, false).await?;
         let mut preferred_check = tokio::time::interval(self.cfg.election.preferred_check_interval);
         preferred_check.reset();
