@@ -258,8 +258,8 @@ kcat -b "$bootstrap" -C -t acks -o beginning -e -q -f '%p %o %s\n' >"$work/all.t
 # librdkafka's idempotent producer can report a delivery whose offset it did
 # not learn (a retried batch the broker had already written): the client
 # prints `None`. Those are checked by partition and value, the rest exactly.
-grep -v ' None ' "$acked" | sort -u | comm -23 - <(sort -u "$work/all.txt") >"$work/missing.txt"
-grep ' None ' "$acked" | while read -r p _ v; do
+{ grep -v ' None ' "$acked" || true; } | sort -u | comm -23 - <(sort -u "$work/all.txt") >"$work/missing.txt"
+{ grep ' None ' "$acked" || true; } | while read -r p _ v; do
     grep -qE "^$p [0-9]+ $v\$" "$work/all.txt" || echo "$p None $v"
 done >>"$work/missing.txt"
 missing=$(wc -l <"$work/missing.txt")
