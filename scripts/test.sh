@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: one build of every crate and test; the compose test
+# The whole test suite: the real clients installed if missing
+# (scripts/setup-clients.sh, idempotent); one build of every crate and test; the compose test
 # (compose/test.sh: the images and both compose files on this machine's Docker
 # engine; it skips, saying so, where no Docker engine answers); then all tests
 # (unit, property, and integration tests that start the real binaries and drive
@@ -8,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/setup-clients.sh
 cargo build --workspace --all-targets --locked
 compose_rc=0
 ./compose/test.sh || compose_rc=$?
