@@ -2,7 +2,8 @@
 //! `server.properties` < `KAFKA_*` environment (the cp-kafka image's rule) <
 //! `--override key=value`. Unknown keys are logged and ignored, as Kafka does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -103,6 +104,12 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: usize,
+    /// `max.connections`: beyond it new connections wait to be accepted.
+    pub max_connections: u32,
+    /// `max.connections.per.ip` and its `.overrides`: beyond it a new
+    /// connection from that address is closed at once.
+    pub max_connections_per_ip: u32,
+    pub max_connections_per_ip_overrides: HashMap<IpAddr, u32>,
     pub log_retention_check_interval: Duration,
     pub log_flush_interval_messages: Option<u64>,
     pub log_flush_interval_ms: Option<u64>,
@@ -141,6 +148,9 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             message_max_bytes: 1_048_588,
             socket_request_max_bytes: 104_857_600,
+            max_connections: i32::MAX as u32,
+            max_connections_per_ip: i32::MAX as u32,
+            max_connections_per_ip_overrides: HashMap::new(),
             log_retention_check_interval: Duration::from_millis(300_000),
             log_flush_interval_messages: None,
             log_flush_interval_ms: None,
@@ -153,6 +163,31 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
         }
     }
+}
+
+/// `max.connections.per.ip.overrides`: `address:count,...`. Kafka also takes
+/// host names there; only addresses are taken here, and a name is refused
+/// rather than silently never matching.
+fn per_ip_overrides(key: &str, value: &str) -> Result<HashMap<IpAddr, u32>, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut out = HashMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (ip, count) = item
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("expected address:count"))?;
+        let ip: IpAddr = ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| invalid("only IP addresses are supported, not host names"))?;
+        let count = count.parse().map_err(|_| invalid("bad count"))?;
+        out.insert(ip, count);
+    }
+    Ok(out)
 }
 
 /// The raw key/value layers before they are interpreted.
@@ -232,6 +267,11 @@ impl BrokerConfig {
                     topic_defaults.insert("max.message.bytes".into(), v.to_owned());
                 }
                 "socket.request.max.bytes" => cfg.socket_request_max_bytes = positive(key, v)?,
+                "max.connections" => cfg.max_connections = num(key, v)?,
+                "max.connections.per.ip" => cfg.max_connections_per_ip = num(key, v)?,
+                "max.connections.per.ip.overrides" => {
+                    cfg.max_connections_per_ip_overrides = per_ip_overrides(key, v)?
+                }
                 "log.retention.check.interval.ms" => {
                     cfg.log_retention_check_interval = Duration::from_millis(positive(key, v)?)
                 }

@@ -3,7 +3,7 @@
 
 mod cli;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -20,7 +20,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the broker. Without `zookeeper.connect` (dev mode) it also runs
-    /// the coordinator in-process and keeps everything under `./data`.
+    /// the coordinator in-process, both on loopback, with everything under
+    /// `./data/dev`.
     Start(StartArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
@@ -39,8 +40,12 @@ struct StartArgs {
     #[arg(long, default_value_t = 2181)]
     coordinator_port: u16,
     /// Dev mode: where the coordinator and the logs keep their data.
-    #[arg(long, default_value = "data")]
+    #[arg(long, default_value = "data/dev")]
     data_dir: PathBuf,
+    /// Dev mode: the address the broker (unless `listeners` is set) and the
+    /// coordinator listen on; `0.0.0.0` opens them to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +78,11 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
     if dev && config.broker_id < 0 {
         config.broker_id = 0;
     }
+    if dev && !explicit(&args, "listeners") {
+        for l in &mut config.listeners {
+            l.host = args.bind.to_string();
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -86,17 +96,9 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
             let (addr, task) = start_coordinator(&args, coordinator_stop.clone()).await?;
             config.zookeeper_connect = Some(addr.to_string());
             coordinator = Some(task);
-            tracing::info!(coordinator = %addr, "dev mode: coordinator running in-process");
         }
         let listeners = broker::server::bind(&config).await?;
-        let announce = |addr: SocketAddr| {
-            let ip = if addr.ip().is_unspecified() {
-                [127, 0, 0, 1].into()
-            } else {
-                addr.ip()
-            };
-            common::announce_listening(SocketAddr::new(ip, addr.port()))
-        };
+        let announce = |name: &str, addr| common::announce_listening("kafka", Some(name), addr);
         broker::server::run(config, listeners, shutdown.clone(), announce).await?;
         coordinator_stop.cancel();
         if let Some(task) = coordinator {
@@ -134,15 +136,31 @@ async fn start_coordinator(
         data_log_dir: dir,
         ..Default::default()
     };
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", args.coordinator_port))
+    let listener = tokio::net::TcpListener::bind((args.bind, args.coordinator_port))
         .await
-        .with_context(|| format!("binding the coordinator on port {}", args.coordinator_port))?;
-    let port = listener.local_addr()?.port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        .with_context(|| {
+            format!(
+                "binding the coordinator on {}:{}",
+                args.bind, args.coordinator_port
+            )
+        })?;
+    let bound = listener.local_addr()?;
+    // The broker dials loopback when the coordinator listens everywhere.
+    let addr = if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(coordinator::server::run(cfg, listener, stop, move |_| {
-        let _ = ready_tx.send(());
-    }));
+    let task = tokio::spawn(coordinator::server::run(
+        cfg,
+        listener,
+        stop,
+        move |bound| {
+            common::announce_listening("zookeeper", None, bound);
+            let _ = ready_tx.send(());
+        },
+    ));
     ready_rx.await.context("the coordinator did not start")?;
     Ok((addr, task))
 }

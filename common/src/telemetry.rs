@@ -6,7 +6,10 @@ use tracing_subscriber::EnvFilter;
 /// `RUST_LOG` is unset (servers say `info`, CLIs `warn`). Logs go to stderr so
 /// that stdout stays free for the readiness line and for CLI output.
 pub fn init(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // The ZooKeeper client crate narrates every connection at INFO; its
+    // warnings are what an operator needs (our own session lines say the rest).
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},zookeeper_client=warn")));
     // A second call (tests) keeps the first subscriber.
     // Colour only for a person at a terminal: files and `docker logs`
     // should not fill with escape codes.

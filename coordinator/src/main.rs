@@ -55,15 +55,7 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {ip}:{}", cfg.client_port))?;
         let shutdown = common::shutdown::on_signals()?;
-        // A wildcard bind is announced as loopback: an address a client can dial.
-        let announce = |addr: SocketAddr| {
-            let ip = if addr.ip().is_unspecified() {
-                [127, 0, 0, 1].into()
-            } else {
-                addr.ip()
-            };
-            common::announce_listening(SocketAddr::new(ip, addr.port()))
-        };
+        let announce = |addr| common::announce_listening("zookeeper", None, addr);
         coordinator::server::run(cfg, listener, shutdown, announce).await?;
         Ok(())
     })

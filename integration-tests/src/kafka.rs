@@ -183,7 +183,7 @@ impl KafkaBroker {
         for (k, v) in &self.opts.overrides {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }
-        let (child, addr) = process::spawn_announcing(cmd, &self.stderr_path())?;
+        let (child, addr) = process::spawn_announcing(cmd, "kafka", &self.stderr_path())?;
         self.addr = addr;
         self.child = Some(child);
         Ok(())

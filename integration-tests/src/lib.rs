@@ -233,7 +233,7 @@ impl Coordinator {
             cmd.arg("--config").arg(path);
         }
         cmd.args(&self.opts.extra_args);
-        let (child, addr) = process::spawn_announcing(cmd, &self.stderr_path())?;
+        let (child, addr) = process::spawn_announcing(cmd, "zookeeper", &self.stderr_path())?;
         self.addr = addr;
         self.child = Some(child);
         Ok(())

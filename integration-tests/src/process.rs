@@ -32,8 +32,13 @@ pub fn tail(path: &Path, n: usize) -> String {
 }
 
 /// Spawns `cmd` with stderr to `stderr_path` and waits for its
-/// `listening addr=` line (an unspecified address is mapped to loopback).
-pub fn spawn_announcing(mut cmd: Command, stderr_path: &Path) -> Result<(Child, SocketAddr)> {
+/// `listening addr=<addr> service=<service>` line (an unspecified address is
+/// mapped to loopback).
+pub fn spawn_announcing(
+    mut cmd: Command,
+    service: &str,
+    stderr_path: &Path,
+) -> Result<(Child, SocketAddr)> {
     let stderr = File::create(stderr_path)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -48,11 +53,12 @@ pub fn spawn_announcing(mut cmd: Command, stderr_path: &Path) -> Result<(Child, 
     // A thread keeps draining stdout for the server's whole life so it never blocks on a
     // full pipe; the first `listening` line is handed back through the channel.
     let (tx, rx) = mpsc::channel::<String>();
+    let wanted = format!("service={service}");
     thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if line.starts_with("listening addr=") {
+            if line.contains("listening addr=") && line.split_whitespace().any(|w| w == wanted) {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(line);
                 }
@@ -88,14 +94,20 @@ pub fn spawn_announcing(mut cmd: Command, stderr_path: &Path) -> Result<(Child, 
             );
         }
     };
-    let addr_text = line.trim_start_matches("listening addr=").trim();
-    let mut addr: SocketAddr = addr_text
+    let mut addr: SocketAddr = listening_addr(&line)
+        .with_context(|| format!("bad listening line {line:?}"))?
         .parse()
         .with_context(|| format!("bad listening line {line:?}"))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
     Ok((child, addr))
+}
+
+/// The `addr=` field of a `listening` line.
+pub fn listening_addr(line: &str) -> Option<&str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
 }
 
 /// Crash: SIGKILL and reap.

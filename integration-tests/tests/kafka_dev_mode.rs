@@ -29,7 +29,8 @@ fn broker_start_with_no_arguments() {
     let stderr = dir.path().join("broker.stderr");
     let mut cmd = Command::new(broker_bin());
     cmd.arg("start").current_dir(dir.path());
-    let (mut child, addr) = spawn_announcing(cmd, &stderr).expect("broker start announces itself");
+    let (mut child, addr) =
+        spawn_announcing(cmd, "kafka", &stderr).expect("broker start announces itself");
     let tail = || integration_tests::process::tail(&stderr, 30);
     assert_eq!(addr.port(), 9092, "dev mode listens on {addr}");
     assert!(

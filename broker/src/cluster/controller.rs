@@ -4,7 +4,7 @@
 //! come and go, and finishes topic deletions. Every write is fenced by the
 //! epoch znode's version, so a deposed controller cannot overwrite a newer one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, MultiWriteResult};
 
@@ -18,6 +18,13 @@ pub struct Controller {
     /// The fencing token: `/controller_epoch`'s version after our bump.
     epoch_zk_version: i32,
     policy: ElectionPolicy,
+    /// Each live broker's epoch (registration czxid) as of the last
+    /// reconcile: a broker whose epoch changed restarted in between, maybe
+    /// faster than its absence was seen.
+    broker_epochs: BTreeMap<i32, i64>,
+    /// Restarted brokers still treated as failed: until no partition has
+    /// one as its leader or in a led partition's ISR.
+    restarting: BTreeSet<i32>,
 }
 
 /// Kafka's election switches.
@@ -124,6 +131,8 @@ impl Controller {
                     epoch: epoch + 1,
                     epoch_zk_version,
                     policy,
+                    broker_epochs: BTreeMap::new(),
+                    restarting: BTreeSet::new(),
                 }))
             }
             Err(e) => match ZkError::from(e) {
@@ -138,13 +147,40 @@ impl Controller {
     /// gone, dead brokers out of ISRs, and pending deletions done.
     /// Idempotent: a stale image only makes some writes fail and be retried
     /// on the next event.
+    ///
+    /// A broker that came back with a new epoch is treated as Kafka's
+    /// controller treats a bounced broker: failed first (leadership moves
+    /// away, it leaves the ISRs, leader epochs move on), then started — on
+    /// the next image, once those writes are seen. Its new incarnation may
+    /// have lost what it had not flushed, so it must not simply carry on
+    /// leading at the old epoch.
     pub async fn reconcile(
-        &self,
+        &mut self,
         client: &Client,
         img: &MetadataImage,
         preferred: bool,
     ) -> Result<(), ControllerError> {
-        let live: BTreeSet<i32> = img.brokers.keys().copied().collect();
+        let bounced = restarted(&self.broker_epochs, img);
+        if !bounced.is_empty() {
+            tracing::info!(brokers = ?bounced, "brokers restarted: their partitions are re-elected as after a failure");
+        }
+        self.broker_epochs = img.brokers.values().map(|b| (b.id, b.epoch)).collect();
+        self.restarting.extend(bounced);
+        self.restarting
+            .retain(|&b| img.brokers.contains_key(&b) && still_holds(img, b));
+        let mut live: BTreeSet<i32> = img.brokers.keys().copied().collect();
+        live.retain(|b| !self.restarting.contains(b));
+        let preferred = preferred && self.restarting.is_empty();
+        self.reconcile_live(client, img, &live, preferred).await
+    }
+
+    async fn reconcile_live(
+        &self,
+        client: &Client,
+        img: &MetadataImage,
+        live: &BTreeSet<i32>,
+        preferred: bool,
+    ) -> Result<(), ControllerError> {
         for marker in image::children(client, znode::DELETE_TOPICS).await? {
             self.delete_topic(client, &marker).await?;
         }
@@ -167,7 +203,7 @@ impl Controller {
                         }
                     }
                     Some(state) => {
-                        if let Some(next) = self.next_state(&part.replicas, state, &live, preferred)
+                        if let Some(next) = self.next_state(&part.replicas, state, live, preferred)
                         {
                             self.write_state(client, &topic.name, p, &next, Some(state.zk_version))
                                 .await?;
@@ -376,6 +412,25 @@ impl Controller {
     }
 }
 
+/// Whether `broker` still leads a partition or sits in the ISR of one that
+/// has a leader (a leaderless partition keeps its last ISR on purpose).
+fn still_holds(img: &MetadataImage, broker: i32) -> bool {
+    img.topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|p| p.state.as_ref())
+        .any(|s| s.leader == broker || (s.leader >= 0 && s.isr.contains(&broker)))
+}
+
+/// Brokers whose epoch in `img` differs from the one last seen.
+fn restarted(known: &BTreeMap<i32, i64>, img: &MetadataImage) -> BTreeSet<i32> {
+    img.brokers
+        .values()
+        .filter(|b| known.get(&b.id).is_some_and(|&e| e != b.epoch))
+        .map(|b| b.id)
+        .collect()
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     // Serializing these plain structs cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
@@ -404,6 +459,8 @@ mod tests {
                 preferred: false,
                 preferred_check_interval: std::time::Duration::from_secs(300),
             },
+            broker_epochs: BTreeMap::new(),
+            restarting: BTreeSet::new(),
         }
     }
 

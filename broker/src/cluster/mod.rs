@@ -8,6 +8,7 @@ mod controller;
 pub mod image;
 pub mod offsets;
 mod session;
+mod session_file;
 pub mod znode;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,9 @@ use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
 
 pub use controller::ElectionPolicy;
 pub use image::{BrokerInfo, MetadataImage, PartitionImage, PartitionState, TopicImage};
+pub(crate) use session::probe;
 pub use session::SessionConfig;
+pub use session_file::SessionFile;
 pub use znode::Endpoint;
 
 use znode::{ConfigChangeZnode, ConfigZnode, ProducerIdBlockZnode, TopicZnode};

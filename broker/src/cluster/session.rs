@@ -16,6 +16,7 @@ use zookeeper_client::{
 
 use super::controller::{Controller, ControllerError, ElectionPolicy};
 use super::image::{self, MetadataImage};
+use super::session_file::SessionFile;
 use super::znode::{self, BrokerZnode, ClusterIdZnode, Endpoint};
 
 /// What the session task needs to know about this broker.
@@ -27,6 +28,9 @@ pub struct SessionConfig {
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
     pub election: ElectionPolicy,
+    /// Where the session is recorded, so that a restart after a crash can
+    /// close it at once.
+    pub session_file: SessionFile,
 }
 
 /// Shared with the [`super::Cluster`] handle.
@@ -37,16 +41,37 @@ pub(super) struct Published {
     pub client: watch::Sender<Option<Client>>,
 }
 
+/// Watch events queued for the session task at most; the forwarders wait
+/// when it is full (the coordinator connection then slows down too).
+const EVENT_QUEUE: usize = 1024;
+
 pub(super) async fn run(cfg: SessionConfig, out: Arc<Published>, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
+    // The session a crashed predecessor left: closed before registering, so
+    // its registration (and controller role) go now, not at its timeout.
+    let mut previous = cfg.session_file.load();
     loop {
+        let attempt = async {
+            // The client retries a refused connection until its session
+            // timeout; a probe first makes the wait ours: its cause logged,
+            // cut short by shutdown.
+            probe(&cfg.connect).await?;
+            if let Some(old) = &previous {
+                close_previous(&cfg, old.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            connect(&cfg).await.map_err(|e| e.to_string())
+        };
         let connected = tokio::select! {
             _ = shutdown.cancelled() => return,
-            c = connect(&cfg) => c,
+            c = attempt => c,
         };
         match connected {
             Ok(client) => {
+                previous = None;
                 backoff = Duration::from_millis(100);
+                cfg.session_file.store(client.session());
                 let result = Session::new(&cfg, client.clone(), &out)
                     .serve(&shutdown)
                     .await;
@@ -54,6 +79,7 @@ pub(super) async fn run(cfg: SessionConfig, out: Arc<Published>, shutdown: Cance
                 match result {
                     Ok(()) => {
                         close(client).await;
+                        cfg.session_file.clear();
                         return;
                     }
                     Err(e) => {
@@ -61,8 +87,8 @@ pub(super) async fn run(cfg: SessionConfig, out: Arc<Published>, shutdown: Cance
                     }
                 }
             }
-            Err(e) => {
-                tracing::warn!(connect = cfg.connect, error = %e, retry_in = ?backoff, "coordinator unreachable");
+            Err(cause) => {
+                tracing::warn!(connect = cfg.connect, cause, retry_in = ?backoff, "waiting for the coordinator");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -79,6 +105,63 @@ async fn connect(cfg: &SessionConfig) -> Result<Client, ZkError> {
         .with_connection_timeout(Duration::from_secs(5))
         .connect(&cfg.connect)
         .await
+}
+
+/// Takes back the session a crashed predecessor of this broker held and
+/// closes it: its ephemerals (the registration, maybe `/controller`) go at
+/// once and the controller sees this broker leave and come back as a new
+/// incarnation (a new broker epoch). Errors only while the coordinator is
+/// unreachable; a session that is already gone is fine.
+async fn close_previous(
+    cfg: &SessionConfig,
+    old: zookeeper_client::SessionInfo,
+) -> Result<(), ZkError> {
+    let id = old.id();
+    let resumed = Client::connector()
+        .with_session(old)
+        .with_session_timeout(cfg.session_timeout)
+        .with_connection_timeout(Duration::from_secs(5))
+        .with_fail_eagerly()
+        .connect(&cfg.connect)
+        .await;
+    match resumed {
+        Ok(client) => {
+            close(client).await;
+            tracing::info!(session = %id, "closed the coordinator session of this broker's previous run");
+            Ok(())
+        }
+        Err(e @ (ZkError::NoHosts | ZkError::ConnectionLoss | ZkError::Timeout)) => Err(e),
+        Err(e) => {
+            tracing::info!(session = %id, reason = %e, "the previous run's coordinator session is already gone");
+            Ok(())
+        }
+    }
+}
+
+/// Whether any server of the connect string accepts a TCP connection; if
+/// none does, the socket error of the first (`connection refused`, ...).
+pub(crate) async fn probe(connect: &str) -> Result<(), String> {
+    let hosts = connect.split('/').next().unwrap_or_default();
+    let mut first_error = None;
+    for host in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        let addr = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:2181")
+        };
+        let tried = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(&addr),
+        )
+        .await;
+        let error = match tried {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => format!("{addr}: {e}"),
+            Err(_) => format!("{addr}: no answer within 1 s"),
+        };
+        first_error.get_or_insert(error);
+    }
+    Err(first_error.unwrap_or_else(|| format!("no server in {connect:?}")))
 }
 
 /// Drops the last client (which sends closeSession, so our ephemerals go at
@@ -120,7 +203,7 @@ impl<'a> Session<'a> {
     async fn serve(mut self, shutdown: &CancellationToken) -> Result<(), ZkError> {
         create_top_level_paths(&self.client).await?;
         let cluster_id = cluster_id(&self.client).await?;
-        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut events) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let mut forwarders = self.watch_all(&tx).await?;
         if !self.register(shutdown).await? {
             return Ok(());
@@ -189,7 +272,7 @@ impl<'a> Session<'a> {
     /// Adds the persistent watches, each forwarding into `tx`.
     async fn watch_all(
         &self,
-        tx: &tokio::sync::mpsc::UnboundedSender<WatchedEvent>,
+        tx: &tokio::sync::mpsc::Sender<WatchedEvent>,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, ZkError> {
         let mut out = Vec::with_capacity(WATCHED.len());
         for (path, mode) in WATCHED {
@@ -221,7 +304,7 @@ impl<'a> Session<'a> {
             multi.add_set_data(&path, &data, Some(0))?;
             match multi.commit().await.map_err(ZkError::from) {
                 Ok(_) => {
-                    tracing::info!(broker = self.cfg.broker_id, endpoints = ?self.cfg.endpoints, "registered in the coordinator");
+                    tracing::info!(broker = self.cfg.broker_id, endpoints = %znode::endpoint_list(&self.cfg.endpoints), "registered in the coordinator");
                     return Ok(true);
                 }
                 Err(ZkError::NodeExists) => {
@@ -268,7 +351,7 @@ impl<'a> Session<'a> {
         if img.controller_id.is_some_and(|c| c != self.cfg.broker_id) {
             self.controller = None;
         }
-        if let Some(ctl) = &self.controller {
+        if let Some(ctl) = &mut self.controller {
             match ctl.reconcile(&self.client, img, preferred).await {
                 Ok(()) => {}
                 Err(ControllerError::Moved) => {
@@ -342,15 +425,12 @@ impl<'a> Session<'a> {
     }
 }
 
-async fn forward(
-    mut watcher: PersistentWatcher,
-    tx: tokio::sync::mpsc::UnboundedSender<WatchedEvent>,
-) {
+async fn forward(mut watcher: PersistentWatcher, tx: tokio::sync::mpsc::Sender<WatchedEvent>) {
     loop {
         let event = watcher.changed().await;
         let terminal =
             event.event_type == EventType::Session && event.session_state.is_terminated();
-        if tx.send(event).is_err() || terminal {
+        if tx.send(event).await.is_err() || terminal {
             // `changed` must not be called after a terminal event.
             return;
         }

@@ -106,6 +106,19 @@ pub struct Endpoint {
     pub port: i32,
 }
 
+/// `PLAINTEXT://host:port`, as in `listeners`.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.listener, self.host, self.port)
+    }
+}
+
+/// Endpoints as a `listeners` value: `A://h:1,B://h:2`.
+pub fn endpoint_list(endpoints: &[Endpoint]) -> String {
+    let list: Vec<String> = endpoints.iter().map(Endpoint::to_string).collect();
+    list.join(",")
+}
+
 impl BrokerZnode {
     pub fn new(endpoints: &[Endpoint], rack: Option<String>) -> BrokerZnode {
         let plaintext = endpoints.iter().find(|e| e.listener == "PLAINTEXT");

@@ -7,6 +7,7 @@
 mod batch;
 mod checkpoint;
 mod config;
+mod dir_lock;
 mod index;
 mod leader_epoch;
 mod manager;
@@ -19,6 +20,7 @@ mod segment;
 use std::path::PathBuf;
 
 pub use config::{ConfigError, LogConfig, TimestampType};
+pub use dir_lock::{lock_dirs, DirLocks};
 pub use manager::{FlushSettings, LogManager};
 pub use partition::{AppendInfo, Log, ReadResult, Recovery};
 
@@ -62,6 +64,8 @@ pub enum LogError {
     },
     #[error("log {0} is closed")]
     Closed(String),
+    #[error("log directory {0} is in use by another process (its .lock is held)")]
+    DirInUse(PathBuf),
     /// Replicated batches must continue the follower's log exactly.
     #[error("replicated batches start at offset {got}, not at the log end {expected}")]
     OffsetMismatch { expected: i64, got: i64 },
@@ -78,7 +82,7 @@ impl LogError {
             LogError::InvalidProducerEpoch { .. } => 47,
             LogError::UnsupportedCompression(_) => 76,
             LogError::InvalidRecord(_) => 87,
-            LogError::Io { .. } | LogError::Closed(_) => 56,
+            LogError::Io { .. } | LogError::Closed(_) | LogError::DirInUse(_) => 56,
             // Only a follower's fetcher sees it; Kafka's
             // UnexpectedAppendOffsetException is no API error either.
             LogError::OffsetMismatch { .. } => -1,

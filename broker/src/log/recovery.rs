@@ -64,6 +64,7 @@ impl Log {
         let now = now_ms();
         let interval = u64::try_from(config.index_interval_bytes).unwrap_or(0);
 
+        let created = bases.is_empty();
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
             let seg = Segment::open(&dir, base, now).map_err(io("open segment in"))?;
@@ -108,7 +109,11 @@ impl Log {
             std::fs::remove_file(&marker).map_err(io("remove clean marker in"))?;
         }
         let (hw, _) = watch::channel(log_end);
-        tracing::info!(dir = %dir.display(), clean, log_start, log_end, segments = segments.len(), "opened log");
+        if created {
+            tracing::info!(dir = %dir.display(), log_start, "created log");
+        } else {
+            tracing::info!(dir = %dir.display(), clean, log_start, log_end, segments = segments.len(), "opened log");
+        }
         Ok(Log {
             dir,
             topic: topic.to_owned(),

@@ -28,6 +28,8 @@ pub(super) async fn serve(
     listener: Arc<str>,
     broker: Arc<Broker>,
     stop: CancellationToken,
+    // Held while the connection lives: its share of the connection limits.
+    _permit: super::limits::ConnectionPermit,
 ) {
     let span = tracing::info_span!("conn", %peer);
     async move {

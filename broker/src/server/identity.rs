@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use zookeeper_client::Client;
 
 use crate::cluster::znode;
@@ -28,7 +29,13 @@ pub enum IdentityError {
     Io(#[from] std::io::Error),
 }
 
-pub async fn resolve(config: &BrokerConfig, connect: &str) -> Result<i32, IdentityError> {
+/// The broker id, or `None` if shutdown came while waiting for the
+/// coordinator to generate one.
+pub async fn resolve(
+    config: &BrokerConfig,
+    connect: &str,
+    shutdown: &CancellationToken,
+) -> Result<Option<i32>, IdentityError> {
     let mut stored = None;
     for dir in &config.log_dirs {
         if let Some(id) = read_meta(dir)? {
@@ -45,7 +52,13 @@ pub async fn resolve(config: &BrokerConfig, connect: &str) -> Result<i32, Identi
     let id = match (config.broker_id, stored) {
         (id, _) if id >= 0 => id,
         (_, Some(id)) => id,
-        _ => generate(connect, config.reserved_broker_max_id).await?,
+        _ => {
+            let generated = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                id = generate(connect, config.reserved_broker_max_id) => id?,
+            };
+            generated
+        }
     };
     for dir in &config.log_dirs {
         std::fs::create_dir_all(dir)?;
@@ -55,7 +68,7 @@ pub async fn resolve(config: &BrokerConfig, connect: &str) -> Result<i32, Identi
             std::fs::rename(&tmp, dir.join("meta.properties"))?;
         }
     }
-    Ok(id)
+    Ok(Some(id))
 }
 
 fn read_meta(dir: &Path) -> Result<Option<i32>, IdentityError> {
@@ -72,10 +85,14 @@ fn read_meta(dir: &Path) -> Result<Option<i32>, IdentityError> {
 async fn generate(connect: &str, reserved: i32) -> Result<i32, IdentityError> {
     let mut backoff = Duration::from_millis(100);
     let client = loop {
-        match Client::connect(connect).await {
+        let attempt = async {
+            crate::cluster::probe(connect).await?;
+            Client::connect(connect).await.map_err(|e| e.to_string())
+        };
+        match attempt.await {
             Ok(c) => break c,
-            Err(e) => {
-                tracing::warn!(connect, error = %e, "coordinator unreachable, retrying to generate a broker id");
+            Err(cause) => {
+                tracing::warn!(connect, cause, retry_in = ?backoff, "waiting for the coordinator to generate a broker id");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

@@ -6,20 +6,22 @@ mod connection;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+mod limits;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::{AdminError, Cluster, Endpoint, SessionConfig};
+use crate::cluster::{AdminError, Cluster, Endpoint, SessionConfig, SessionFile};
 use crate::config::BrokerConfig;
 use crate::group::GroupService;
 use crate::log::{FlushSettings, LogManager};
 use crate::replicas::{self, Replicas};
+use limits::ConnectionLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -72,12 +74,20 @@ impl Broker {
     }
 }
 
-/// A bound listener with its name (`PLAINTEXT`, ...).
+/// A listener's socket, bound but not yet listening: until the broker
+/// serves, connections to it are refused (a client retries at once) rather
+/// than accepted and left unanswered.
 #[derive(Debug)]
 pub struct BoundListener {
+    /// `PLAINTEXT`, ...
     pub name: String,
-    pub listener: TcpListener,
+    /// The address actually bound (the port is known even for port 0).
+    pub addr: SocketAddr,
+    socket: TcpSocket,
 }
+
+/// Kafka's `socket.listen.backlog.size` default.
+const LISTEN_BACKLOG: u32 = 50;
 
 /// Binds every configured listener (an empty host binds all interfaces).
 pub async fn bind(config: &BrokerConfig) -> Result<Vec<BoundListener>, ServerError> {
@@ -88,35 +98,56 @@ pub async fn bind(config: &BrokerConfig) -> Result<Vec<BoundListener>, ServerErr
         } else {
             &l.host
         };
-        let addr = format!("{host}:{}", l.port);
-        let listener = TcpListener::bind(&addr)
+        let text = format!("{host}:{}", l.port);
+        let bind_error = |source| ServerError::Bind {
+            name: l.name.clone(),
+            addr: text.clone(),
+            source,
+        };
+        let addr = tokio::net::lookup_host(&text)
             .await
-            .map_err(|source| ServerError::Bind {
-                name: l.name.clone(),
-                addr: addr.clone(),
-                source,
-            })?;
+            .map_err(bind_error)?
+            .next()
+            .ok_or_else(|| bind_error(std::io::ErrorKind::AddrNotAvailable.into()))?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(bind_error)?;
+        // As Kafka (and tokio's own bind): a restart may reuse the port
+        // while old connections linger in TIME_WAIT.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(addr).map_err(bind_error)?;
+        let addr = socket.local_addr().map_err(bind_error)?;
         out.push(BoundListener {
             name: l.name.clone(),
-            listener,
+            addr,
+            socket,
         });
     }
     Ok(out)
 }
 
 /// Runs the broker on already-bound listeners until `shutdown`.
-/// `on_ready` gets the first listener's address once requests are served.
+/// `on_ready` gets each listener's name and address once it serves.
 pub async fn run(
     mut config: BrokerConfig,
     listeners: Vec<BoundListener>,
     shutdown: CancellationToken,
-    on_ready: impl FnOnce(SocketAddr),
+    on_ready: impl Fn(&str, SocketAddr),
 ) -> Result<(), ServerError> {
+    // Held until the process ends: no earlier run of this broker is alive,
+    // so the coordinator session it left may be closed at once.
+    let _dir_locks = crate::log::lock_dirs(&config.log_dirs)?;
     let connect = config.zookeeper_connect.clone().unwrap_or_default();
-    config.broker_id = identity::resolve(&config, &connect).await?;
+    config.broker_id = match identity::resolve(&config, &connect, &shutdown).await? {
+        Some(id) => id,
+        None => return Ok(()),
+    };
     let bound: Vec<(String, u16)> = listeners
         .iter()
-        .filter_map(|l| Some((l.name.clone(), l.listener.local_addr().ok()?.port())))
+        .map(|l| (l.name.clone(), l.addr.port()))
         .collect();
     let endpoints = config
         .advertised(&bound)
@@ -142,6 +173,7 @@ pub async fn run(
         endpoints,
         rack: config.rack.clone(),
         election: config.election,
+        session_file: SessionFile::new(config.log_dirs.clone()),
     };
     let background = CancellationToken::new();
     let (cluster, session_task) = Cluster::start(session, background.clone());
@@ -180,32 +212,37 @@ pub async fn run(
     // As Kafka, requests are served only once this broker is registered
     // and its partitions are open: a client's first answer is then right.
     let me = broker.id();
-    loop {
-        let registered = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = broker.replicas.wait_for(Duration::from_secs(10), |img| img.brokers.contains_key(&me) && img.controller_id.is_some()) => r,
-        };
-        match registered {
-            Ok(()) => break,
-            Err(_) => tracing::info!(broker = me, "still waiting to register in the coordinator"),
-        }
-    }
     let tracker = TaskTracker::new();
     let connections = CancellationToken::new();
-    if let Some(first) = listeners.first().and_then(|l| l.listener.local_addr().ok()) {
-        on_ready(first);
-    }
-    for l in listeners {
-        tracker.spawn(accept_loop(
-            l,
-            broker.clone(),
-            tracker.clone(),
-            connections.clone(),
-            shutdown.clone(),
-        ));
+    let registered = tokio::select! {
+        _ = shutdown.cancelled() => false,
+        r = wait_until_registered(&broker) => r,
+    };
+    if registered {
+        let limits = Arc::new(ConnectionLimits::new(&broker.config));
+        for l in listeners {
+            let listener = l
+                .socket
+                .listen(LISTEN_BACKLOG)
+                .map_err(|source| ServerError::Bind {
+                    name: l.name.clone(),
+                    addr: l.addr.to_string(),
+                    source,
+                })?;
+            on_ready(&l.name, l.addr);
+            tracker.spawn(accept_loop(
+                l.name.into(),
+                listener,
+                broker.clone(),
+                limits.clone(),
+                tracker.clone(),
+                connections.clone(),
+                shutdown.clone(),
+            ));
+        }
+        tracing::info!(broker = me, "serving");
     }
     shutdown.cancelled().await;
-    tracing::info!("shutting down");
     connections.cancel();
     tracker.close();
     if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
@@ -224,23 +261,61 @@ pub async fn run(
     Ok(())
 }
 
+/// Waits until this broker is in the image with a controller known,
+/// saying every 10 s what it still waits for. False if the session task
+/// ended first.
+async fn wait_until_registered(broker: &Broker) -> bool {
+    let me = broker.id();
+    loop {
+        let waited = broker
+            .replicas
+            .wait_for(Duration::from_secs(10), |img| {
+                img.brokers.contains_key(&me) && img.controller_id.is_some()
+            })
+            .await;
+        match waited {
+            Ok(()) => return true,
+            Err(AdminError::Timeout) => {
+                let img = broker.cluster.image();
+                let what = if img.brokers.contains_key(&me) {
+                    "a controller to be elected"
+                } else {
+                    "this broker's registration in the coordinator"
+                };
+                tracing::info!(broker = me, "not serving yet: waiting for {what}");
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 async fn accept_loop(
-    bound: BoundListener,
+    listener_name: Arc<str>,
+    listener: TcpListener,
     broker: Arc<Broker>,
+    limits: Arc<ConnectionLimits>,
     tracker: TaskTracker,
     connections: CancellationToken,
     shutdown: CancellationToken,
 ) {
-    let listener_name: Arc<str> = bound.name.into();
     let mut backoff = Duration::from_millis(10);
     loop {
+        // The broker-wide limit is taken before accepting: beyond it new
+        // connections wait in the backlog (Kafka's acceptor waits the same).
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = limits.slot() => s,
+        };
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
-            a = bound.listener.accept() => a,
+            a = listener.accept() => a,
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
+                let Some(permit) = limits.admit(slot, peer.ip()) else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 tracker.spawn(connection::serve(
                     stream,
@@ -248,6 +323,7 @@ async fn accept_loop(
                     listener_name.clone(),
                     broker.clone(),
                     connections.clone(),
+                    permit,
                 ));
             }
             Err(e) => {

@@ -90,7 +90,7 @@ pub async fn run(
     let core_task = tokio::spawn(core.run(core_rx, core_stop.clone()));
 
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
-    tracing::info!(%addr, version = ZK_VERSION, "coordinator serving clients");
+    tracing::info!(version = ZK_VERSION, "coordinator serving clients");
     on_ready(addr);
 
     let tracker = TaskTracker::new();

@@ -133,6 +133,10 @@ impl Storage {
                     problem,
                     "transaction log ends in a torn or corrupt record; truncating it there"
                 );
+            }
+            // A crashed writer leaves its preallocated zeros too: cut them, or
+            // every later recovery reads them again, file after file.
+            if contents.valid_len < contents.file_len {
                 let file = std::fs::OpenOptions::new()
                     .write(true)
                     .open(path)
@@ -241,6 +245,24 @@ mod tests {
         for z in 1..=8 {
             assert!(db.tree.get(&format!("/n{z}")).is_some(), "/n{z}");
         }
+    }
+
+    #[test]
+    fn a_crashed_writers_preallocation_is_cut_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = Storage::open(dir.path(), dir.path(), 3).expect("open");
+        let (_db, mut writer) = storage.recover().expect("empty recover");
+        append(&mut writer, 1..=3);
+        // A crash: the writer never rolls, its file keeps the zeros.
+        drop(writer);
+        let path = storage.log_dir.join(txnlog::file_name(1));
+        let len = |p: &Path| std::fs::metadata(p).expect("stat").len();
+        let crashed = len(&path);
+        let (db, _writer) = storage.recover().expect("recover");
+        assert_eq!(db.last_zxid, 3);
+        let cut = len(&path);
+        assert!(cut < crashed, "{cut} of {crashed} bytes kept");
+        assert_eq!(cut, txnlog::read(&path).expect("read").valid_len);
     }
 
     #[test]

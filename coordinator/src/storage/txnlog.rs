@@ -102,8 +102,11 @@ impl LogWriter {
 #[derive(Debug)]
 pub struct LogContents {
     pub entries: Vec<TxnEntry>,
-    /// Byte length of the valid prefix; anything after it is torn or corrupt.
+    /// Byte length of the valid prefix; anything after it is torn or corrupt,
+    /// or preallocated space never written.
     pub valid_len: u64,
+    /// Byte length of the whole file.
+    pub file_len: u64,
     pub problem: Option<&'static str>,
 }
 
@@ -118,6 +121,7 @@ pub fn parse(bytes: &[u8]) -> LogContents {
         return LogContents {
             entries,
             valid_len: 0,
+            file_len: bytes.len() as u64,
             problem: Some("bad log header"),
         };
     }
@@ -152,6 +156,7 @@ pub fn parse(bytes: &[u8]) -> LogContents {
     LogContents {
         entries,
         valid_len: pos as u64,
+        file_len: bytes.len() as u64,
         problem,
     }
 }
