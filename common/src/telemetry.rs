@@ -7,9 +7,15 @@ use tracing_subscriber::EnvFilter;
 /// that stdout stays free for the readiness line and for CLI output.
 pub fn init(default: &str) {
     // The ZooKeeper client crate narrates every connection at INFO; its
-    // warnings are what an operator needs (our own session lines say the rest).
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},zookeeper_client=warn")));
+    // warnings are what an operator needs (our own session lines say the
+    // rest). Kept at WARN unless RUST_LOG names the crate itself.
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
+    let spec = if spec.contains("zookeeper_client") {
+        spec
+    } else {
+        format!("{spec},zookeeper_client=warn")
+    };
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(default));
     // A second call (tests) keeps the first subscriber.
     // Colour only for a person at a terminal: files and `docker logs`
     // should not fill with escape codes.

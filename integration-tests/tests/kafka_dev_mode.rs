@@ -1,6 +1,6 @@
 //! Dev mode in one command: `broker start` with no arguments in an empty
 //! directory serves Kafka on 9092 (coordinator on 2181), keeps its data in
-//! `./data`, and exits 0 on SIGTERM. Alone in its binary: it needs the fixed
+//! `./data/dev`, and exits 0 on SIGTERM. Alone in its binary: it needs the fixed
 //! ports, so it must never run in parallel with itself.
 
 use std::net::TcpListener;
@@ -34,8 +34,8 @@ fn broker_start_with_no_arguments() {
     let tail = || integration_tests::process::tail(&stderr, 30);
     assert_eq!(addr.port(), 9092, "dev mode listens on {addr}");
     assert!(
-        dir.path().join("data").is_dir(),
-        "./data was not created\n{}",
+        dir.path().join("data/dev/kafka-logs").is_dir(),
+        "./data/dev/kafka-logs was not created\n{}",
         tail()
     );
 

@@ -544,4 +544,53 @@ mod tests {
             .expect("change");
         assert_eq!(next.leader, 1);
     }
+
+    fn image(brokers: &[(i32, i64)], partitions: &[(i32, &[i32])]) -> MetadataImage {
+        let mut img = MetadataImage::default();
+        for &(id, epoch) in brokers {
+            img.brokers.insert(
+                id,
+                super::super::BrokerInfo {
+                    id,
+                    rack: None,
+                    endpoints: Vec::new(),
+                    epoch,
+                },
+            );
+        }
+        let topic = super::super::TopicImage {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            partitions: partitions
+                .iter()
+                .map(|&(leader, isr)| super::super::PartitionImage {
+                    replicas: vec![1, 2, 3],
+                    state: Some(state(leader, isr)),
+                })
+                .collect(),
+            configs: BTreeMap::new(),
+        };
+        img.topics.insert("t".into(), std::sync::Arc::new(topic));
+        img
+    }
+
+    #[test]
+    fn a_new_broker_epoch_is_a_restart_and_a_first_sighting_is_not() {
+        let known = BTreeMap::from([(1, 10), (2, 20)]);
+        let img = image(&[(1, 10), (2, 25), (3, 30)], &[]);
+        assert_eq!(restarted(&known, &img), BTreeSet::from([2]));
+        assert!(restarted(&BTreeMap::new(), &img).is_empty());
+    }
+
+    #[test]
+    fn a_restarted_broker_holds_on_until_it_leads_nothing_and_left_led_isrs() {
+        // Leads partition 0.
+        assert!(still_holds(&image(&[], &[(2, &[2, 1])]), 2));
+        // In the ISR of a led partition.
+        assert!(still_holds(&image(&[], &[(1, &[1, 2])]), 2));
+        // Only in the kept ISR of a leaderless partition: done, it may lead
+        // that partition again as a started broker.
+        assert!(!still_holds(&image(&[], &[(-1, &[2])]), 2));
+        assert!(!still_holds(&image(&[], &[(1, &[1, 3])]), 2));
+    }
 }
