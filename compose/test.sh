@@ -52,6 +52,17 @@ broker="$root/target/release/broker"
 
 work="$(mktemp -d /tmp/eddy-compose-test.XXXXXX)"
 export EDDY_STORAGE="$work/storage"
+# The storage must end up owned by the owner of $EDDY_OWNER (default: the
+# compose file, i.e. whoever checked it out). As root, a stand-in user shows
+# it; as anyone else, the compose file is theirs.
+if [ "$(id -u)" = 0 ]; then
+    export EDDY_OWNER="$work/owner"
+    touch "$EDDY_OWNER"
+    chown 4242:4242 "$EDDY_OWNER"
+    storage_uid=4242
+else
+    storage_uid=$(id -u)
+fi
 single=eddy-test-single
 cluster=eddy-test-cluster
 pids=()
@@ -147,6 +158,9 @@ t0=$(now)
 up "$single" docker-compose.yml --build
 say "docker-compose.yml: up to healthy in $(secs "$t0" "$(now)") s"
 stats "$single" docker-compose.yml
+foreign=$(find "$EDDY_STORAGE" ! -uid "$storage_uid" | head -n 3)
+[ -z "$foreign" ] || fail "storage not owned by uid $storage_uid: $foreign"
+say "storage owned by uid $storage_uid, the compose file's owner"
 
 zoo1=$(S ps -q zoo1)
 kafka1=$(S ps -q kafka1)

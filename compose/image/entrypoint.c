@@ -4,10 +4,15 @@
  * FROM scratch (no shell, no chown), and the compose files bind-mount
  * ./storage/... directories that the Docker engine creates owned by root; so
  * when started as root this makes the data directories (the ones named in
- * EDDY_DATA_DIRS, colon-separated) exist and belong to 65532:65532, drops to
+ * EDDY_DATA_DIRS, colon-separated) exist and belong to the run user, drops to
  * that user and group, and execs the real program (argv[1..]). The program
  * then is PID 1 and gets the SIGTERM of `docker stop` itself. Started as any
  * other user (`docker run --user`, a non-root policy) it only execs.
+ *
+ * The run user is the owner of the file EDDY_OWNER_REF names (the compose
+ * files bind-mount one from the host: by default the compose file itself), so
+ * ./storage stays its user's to read and delete; when that owner is root, or
+ * there is no such file, it is 65532:65532.
  *
  * Built static (glibc, no NSS calls) by compose/build-images.sh.
  */
@@ -23,8 +28,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define RUN_UID 65532
-#define RUN_GID 65532
+#define DEFAULT_UID 65532
+#define DEFAULT_GID 65532
+
+static uid_t run_uid = DEFAULT_UID;
+static gid_t run_gid = DEFAULT_GID;
 
 static void die(const char *what, const char *arg) {
     fprintf(stderr, "eddy-entrypoint: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
@@ -46,8 +54,8 @@ static void mkdirs(char *path) {
 static void chown_tree(int dirfd, const char *name, const char *shown) {
     struct stat st;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat", shown);
-    if ((st.st_uid != RUN_UID || st.st_gid != RUN_GID) &&
-        fchownat(dirfd, name, RUN_UID, RUN_GID, AT_SYMLINK_NOFOLLOW) != 0)
+    if ((st.st_uid != run_uid || st.st_gid != run_gid) &&
+        fchownat(dirfd, name, run_uid, run_gid, AT_SYMLINK_NOFOLLOW) != 0)
         die("chown", shown);
     if (!S_ISDIR(st.st_mode)) return;
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
@@ -68,6 +76,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (getuid() == 0) {
+        const char *ref = getenv("EDDY_OWNER_REF");
+        struct stat owner;
+        if (ref && *ref && stat(ref, &owner) == 0 && owner.st_uid != 0) {
+            run_uid = owner.st_uid;
+            run_gid = owner.st_gid;
+        }
         const char *dirs = getenv("EDDY_DATA_DIRS");
         if (dirs && *dirs) {
             char *list = strdup(dirs);
@@ -76,15 +90,14 @@ int main(int argc, char **argv) {
                 struct stat st;
                 if (stat(dir, &st) != 0) die("stat", dir);
                 /* Only a tree this user does not own yet is walked. */
-                if (st.st_uid != RUN_UID || st.st_gid != RUN_GID)
+                if (st.st_uid != run_uid || st.st_gid != run_gid)
                     chown_tree(AT_FDCWD, dir, dir);
             }
             free(list);
         }
-        gid_t gid = RUN_GID;
-        if (setgroups(1, &gid) != 0) die("setgroups", NULL);
-        if (setgid(RUN_GID) != 0) die("setgid", NULL);
-        if (setuid(RUN_UID) != 0) die("setuid", NULL);
+        if (setgroups(1, &run_gid) != 0) die("setgroups", NULL);
+        if (setgid(run_gid) != 0) die("setgid", NULL);
+        if (setuid(run_uid) != 0) die("setuid", NULL);
     }
     execv(argv[1], argv + 1);
     die("exec", argv[1]);
