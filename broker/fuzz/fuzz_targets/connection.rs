@@ -735,6 +735,7 @@ async fn run(input: Input) {
             endpoints: Vec::new(),
             rack: None,
             election: Default::default(),
+            session_file: Default::default(),
         },
         stop.clone(),
     );
