@@ -9,10 +9,14 @@
 mod coordinator;
 mod join;
 mod member;
+mod offset_cache;
+mod persist;
 mod rebalance;
 mod requests;
 mod service;
+mod snapshot;
 mod state;
+mod task;
 mod types;
 
 #[cfg(test)]
@@ -20,6 +24,7 @@ mod tests;
 
 pub use coordinator::GroupCoordinatorState;
 pub use service::{coordinator_for, GroupService};
+pub use snapshot::{GroupSnapshot, MemberSnapshot};
 pub use state::{Group, NEW_MEMBER_JOIN_TIMEOUT_MS};
 pub use types::{
     Completion, GroupConfig, GroupOverview, GroupState, GroupSummary, JoinMember, JoinOutcome,

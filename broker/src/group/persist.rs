@@ -1,0 +1,159 @@
+//! The group task's I/O for membership: loading a group's persisted
+//! metadata when this broker first sees a request for it, and storing the
+//! snapshots the state machine asks for (`cluster::group_meta`).
+//!
+//! Stores run outside the group task, so they are ordered per group by a
+//! [`Slot`]: each store carries a sequence number from the task, and one
+//! that finds a later one already written is dropped. The slot also keeps
+//! the znode version this broker last read or wrote, which makes every
+//! write conditional: if another broker wrote meanwhile (it coordinates the
+//! group now), ours fails and the group is unloaded here.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use tokio::sync::mpsc;
+
+use super::service::{Core, Job};
+use super::GroupSnapshot;
+use crate::cluster::group_meta::{self, StoreError, Stored};
+use crate::cluster::Cluster;
+
+/// A group's write ordering and fencing state, shared by its stores.
+pub(super) type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
+#[derive(Debug)]
+pub(super) struct SlotState {
+    version: Version,
+    /// The sequence number of the last snapshot written.
+    written_seq: u64,
+    /// The group was deleted or another broker took it over: store nothing more.
+    pub(super) dead: bool,
+}
+
+/// What this broker knows of the metadata znode.
+#[derive(Debug, Clone, Copy)]
+enum Version {
+    /// There is none: a write creates it.
+    Absent,
+    /// At this version, as this broker last read or wrote it.
+    At(i32),
+    /// A write's outcome is unknown (the session failed): read it again.
+    Unknown,
+}
+
+pub(super) fn new_slot(stored: &Stored) -> Slot {
+    Arc::new(tokio::sync::Mutex::new(SlotState {
+        version: stored.version.map_or(Version::Absent, Version::At),
+        written_seq: 0,
+        dead: false,
+    }))
+}
+
+/// One snapshot to write.
+pub(super) struct Store {
+    pub(super) group: String,
+    pub(super) seq: u64,
+    pub(super) snapshot: GroupSnapshot,
+    pub(super) slot: Slot,
+}
+
+/// Loads and stores group metadata; cheap to clone.
+#[derive(Clone)]
+pub(super) struct Persist {
+    pub(super) cluster: Cluster,
+    /// For unloading a group after a conflict; weak, so that the task
+    /// still stops once every `GroupService` handle is gone.
+    pub(super) jobs: mpsc::WeakSender<Job>,
+}
+
+impl Persist {
+    /// The group's persisted metadata. Failing to read it must not start
+    /// the group afresh (that would be the rebalance this avoids), so the
+    /// request is answered COORDINATOR_NOT_AVAILABLE and retried.
+    pub(super) async fn load(&self, group: &str) -> Result<Stored, ResponseError> {
+        let loaded = match self.cluster.client().await {
+            Ok(client) => group_meta::load(&client, group)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        loaded.map_err(|error| {
+            tracing::warn!(group, error, "group metadata unavailable");
+            ResponseError::CoordinatorNotAvailable
+        })
+    }
+
+    /// Writes `store` unless a later snapshot of the group was written
+    /// already. A failed write is logged and the members carry on: only a
+    /// restart before the next successful store would make them rejoin.
+    pub(super) async fn write(&self, store: Store) {
+        let conflict = {
+            let mut slot = store.slot.lock().await;
+            if slot.dead || store.seq <= slot.written_seq {
+                return;
+            }
+            match self.try_write(&slot, &store).await {
+                Ok(version) => {
+                    slot.version = Version::At(version);
+                    slot.written_seq = store.seq;
+                    false
+                }
+                Err(StoreError::Conflict) => {
+                    slot.dead = true;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(group = store.group, error = %e, "group metadata not stored");
+                    slot.version = Version::Unknown;
+                    false
+                }
+            }
+        };
+        if conflict {
+            tracing::warn!(
+                group = store.group,
+                "group metadata changed by another coordinator; unloading the group"
+            );
+            self.unload(store.group, store.slot).await;
+        }
+    }
+
+    async fn try_write(&self, slot: &SlotState, store: &Store) -> Result<i32, StoreError> {
+        let client = self
+            .cluster
+            .client()
+            .await
+            .map_err(|_| StoreError::Zk(zookeeper_client::Error::ConnectionLoss))?;
+        let expected = match slot.version {
+            Version::Absent => None,
+            Version::At(v) => Some(v),
+            Version::Unknown => {
+                let stored = group_meta::load(&client, &store.group).await?;
+                let newer = stored
+                    .snapshot
+                    .is_some_and(|s| s.generation_id > store.snapshot.generation_id);
+                if newer {
+                    return Err(StoreError::Conflict);
+                }
+                stored.version
+            }
+        };
+        group_meta::store(&client, &store.group, &store.snapshot, expected).await
+    }
+
+    /// Drops the group from the task, unless it was reloaded meanwhile
+    /// (then `slot` is no longer its slot).
+    async fn unload(&self, group: String, slot: Slot) {
+        let Some(jobs) = self.jobs.upgrade() else {
+            return;
+        };
+        let job: Job = Box::new(move |core: &mut Core, _| {
+            if core.slot(&group).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                core.unload(&group);
+            }
+        });
+        // The task is gone if this fails: nothing left to unload.
+        let _ = jobs.send(job).await;
+    }
+}
