@@ -1310,12 +1310,10 @@ fn committed_offsets_survive_kill9() {
 /// assignment) in `__consumer_offsets` beside the offsets and reloads it when
 /// the coordinator comes back, so its members' heartbeats and commits go on
 /// being accepted: no rebalance, and messages produced after the restart are
-/// consumed exactly once.
-///
-/// Not yet: group membership lives in the coordinating broker's memory (only
-/// offsets are in the coordinator), so members rejoin after a restart.
+/// consumed exactly once. Ours keeps it in the coordinator
+/// (`/consumers/<group>/metadata`) and restores it on the group's first
+/// request after the restart.
 #[test]
-#[ignore = "group membership is not persisted yet: members rejoin after a coordinator restart"]
 fn live_members_across_broker_restart() {
     const PARTS: i32 = 4;
     let mut broker = group_broker();
