@@ -16,10 +16,10 @@ use kafka_protocol::ResponseError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub(super) use super::task::Core;
-use super::task::Waiter;
 use super::offset_cache::OffsetCache;
 use super::persist::Persist;
+pub(super) use super::task::Core;
+use super::task::Waiter;
 use super::{
     GroupConfig, GroupCoordinatorState, GroupOverview, GroupSummary, JoinOutcome, JoinRequest,
     JoinResponse, LeaveMember, LeaveResult, SyncOutcome, SyncRequest, SyncResponse,
@@ -435,8 +435,98 @@ fn broker_set(img: &MetadataImage) -> BTreeSet<i32> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::task::unconstrained;
+
     use super::*;
-    use crate::cluster::BrokerInfo;
+    use crate::cluster::{BrokerInfo, ElectionPolicy, SessionConfig};
+
+    /// A service whose coordinator is unreachable: enough for the job queue.
+    fn service(shutdown: &CancellationToken) -> GroupService {
+        let cfg = SessionConfig {
+            connect: "127.0.0.1:1".to_owned(),
+            session_timeout: Duration::from_secs(6),
+            broker_id: 1,
+            endpoints: Vec::new(),
+            rack: None,
+            election: ElectionPolicy::default(),
+        };
+        let (cluster, _session) = Cluster::start(cfg, shutdown.clone());
+        GroupService::start(GroupConfig::default(), cluster, shutdown.clone())
+    }
+
+    /// On the current-thread runtime the group task runs only when the test
+    /// awaits, so the queue fills up. A bounded queue makes the next caller
+    /// wait (and a caller that gives up meanwhile leaves nothing behind);
+    /// an unbounded one would have queued its job at once. (`unconstrained`:
+    /// tokio's task budget would otherwise make sends wait after 128 of them,
+    /// whatever the bound.)
+    #[tokio::test]
+    async fn a_full_job_queue_makes_callers_wait_and_loses_nothing() {
+        let shutdown = CancellationToken::new();
+        let svc = service(&shutdown);
+        let mut queued = Vec::new();
+        for _ in 0..JOB_QUEUE_CAPACITY {
+            let mut call = Box::pin(unconstrained(svc.call(|_, _| ())));
+            assert!(futures::poll!(call.as_mut()).is_pending());
+            queued.push(call);
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let mut abandoned = Box::pin(unconstrained(
+            svc.call(move |_, _| flag.store(true, Ordering::SeqCst)),
+        ));
+        assert!(futures::poll!(abandoned.as_mut()).is_pending());
+        drop(abandoned);
+        let mut waiting = Box::pin(svc.call(|_, _| 7));
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        for call in queued {
+            assert_eq!(call.await, Some(()));
+        }
+        assert_eq!(waiting.await, Some(7), "a waiting caller is served");
+        assert_eq!(svc.call(|_, _| ()).await, Some(()));
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "a job was queued beyond the bound"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_stopped_group_task_answers_coordinator_not_available() {
+        let shutdown = CancellationToken::new();
+        let svc = service(&shutdown);
+        shutdown.cancel();
+        svc.jobs.closed().await;
+        let gone = ResponseError::CoordinatorNotAvailable;
+        let heartbeat = svc.heartbeat("g".into(), "m".into(), None, 1).await;
+        assert_eq!(heartbeat, Err(gone));
+        let join = JoinRequest {
+            member_id: String::new(),
+            group_instance_id: None,
+            require_known_member_id: true,
+            supports_skip_assignment: false,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: Vec::new(),
+        };
+        assert_eq!(svc.join("g".into(), join).await.error_code, gone.code());
+        let sync = SyncRequest {
+            member_id: "m".into(),
+            group_instance_id: None,
+            generation_id: 1,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: Vec::new(),
+        };
+        assert_eq!(svc.sync("g".into(), sync).await.error_code, gone.code());
+        assert_eq!(svc.describe("g".into()).await, None);
+        assert_eq!(svc.delete("g".into()).await, Err(gone));
+    }
 
     fn image(ids: &[i32]) -> MetadataImage {
         let mut img = MetadataImage::default();

@@ -53,10 +53,7 @@ impl GroupSnapshot {
         });
         unique
             && self.protocol_name.is_some()
-            && self
-                .leader_id
-                .as_deref()
-                .is_some_and(|l| ids.contains(l))
+            && self.leader_id.as_deref().is_some_and(|l| ids.contains(l))
     }
 }
 

@@ -47,7 +47,9 @@ fn the_leaders_assignment_is_stored_and_restores_a_stable_group() {
     );
     for id in &ids {
         assert_eq!(r.heartbeat(id, generation), Ok(()));
-        let commit = r.coord.validate_offset_commit(r.now, G, id, None, generation);
+        let commit = r
+            .coord
+            .validate_offset_commit(r.now, G, id, None, generation);
         assert_eq!(commit, Ok(()));
     }
     // A follower that resends its SyncGroup or an unchanged JoinGroup gets
@@ -55,10 +57,7 @@ fn the_leaders_assignment_is_stored_and_restores_a_stable_group() {
     let sync = r.sync_done(sync_req(&ids[1], generation, &[]));
     assert_eq!(sync.assignment, format!("a-{}", ids[1]).as_bytes());
     let rejoin = r.join_done(join_req(&ids[1]));
-    assert_eq!(
-        (rejoin.error_code, rejoin.generation_id),
-        (0, generation)
-    );
+    assert_eq!((rejoin.error_code, rejoin.generation_id), (0, generation));
     assert_eq!(r.group().state(), GroupState::Stable);
     assert_eq!(store(&mut r), None, "nothing changed");
 }
@@ -139,7 +138,10 @@ fn nothing_is_stored_mid_rebalance() {
     assert_eq!(h.group().state(), GroupState::CompletingRebalance);
     assert_eq!(store(&mut h), None);
     h.take_join(&ids[0]);
-    assert_eq!(h.sync(sync_req(&ids[1], generation + 1, &[])), SyncOutcome::Pending);
+    assert_eq!(
+        h.sync(sync_req(&ids[1], generation + 1, &[])),
+        SyncOutcome::Pending
+    );
     assert_eq!(store(&mut h), None, "a follower's sync stores nothing");
     h.sync_done(sync_req(&ids[0], generation + 1, &[(&ids[1], "x")]));
     let snapshot = store(&mut h).expect("the new generation");
@@ -167,7 +169,10 @@ fn a_replaced_static_member_is_stored_and_restored() {
     assert_eq!(snapshot.leader_id.as_deref(), Some(resp.member_id.as_str()));
 
     let r = restored(snapshot, h.now);
-    assert_eq!(r.group().static_member_id("i0"), Some(resp.member_id.as_str()));
+    assert_eq!(
+        r.group().static_member_id("i0"),
+        Some(resp.member_id.as_str())
+    );
     let mut r = r;
     assert_eq!(
         r.coord
