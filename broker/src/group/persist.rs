@@ -157,3 +157,134 @@ impl Persist {
         let _ = jobs.send(job).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::cluster::offsets;
+    use crate::cluster::{ElectionPolicy, SessionConfig};
+    use crate::group::{GroupConfig, GroupCoordinatorState, MemberSnapshot};
+
+    /// An in-process coordinator (as `broker start` runs in dev mode).
+    async fn coordinator(dir: &Path, stop: CancellationToken) -> String {
+        let cfg = coordinator::config::Config {
+            client_port: 0,
+            data_dir: dir.to_owned(),
+            data_log_dir: dir.to_owned(),
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("bound").port();
+        let (ready, started) = tokio::sync::oneshot::channel();
+        tokio::spawn(coordinator::server::run(cfg, listener, stop, move |_| {
+            let _ = ready.send(());
+        }));
+        started.await.expect("the coordinator started");
+        format!("127.0.0.1:{port}")
+    }
+
+    fn snapshot(generation_id: i32, leader: &str) -> GroupSnapshot {
+        GroupSnapshot {
+            generation_id,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            leader_id: Some(leader.into()),
+            members: vec![MemberSnapshot {
+                member_id: leader.into(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                protocols: Vec::new(),
+                assignment: bytes::Bytes::from_static(b"a"),
+            }],
+        }
+    }
+
+    /// Stores of one group that finish out of order, a store after another
+    /// broker took the group over, and stores after the group went.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stale_and_foreign_stores_never_overwrite_newer_metadata() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stop = CancellationToken::new();
+        let connect = coordinator(dir.path(), stop.clone()).await;
+        let cfg = SessionConfig {
+            connect,
+            session_timeout: Duration::from_secs(6),
+            broker_id: 1,
+            endpoints: Vec::new(),
+            rack: None,
+            election: ElectionPolicy::default(),
+        };
+        let (cluster, _session) = Cluster::start(cfg, stop.clone());
+        let client = cluster.client().await.expect("a session");
+        let (jobs, mut queued) = mpsc::channel::<Job>(8);
+        let persist = Persist {
+            cluster,
+            jobs: jobs.downgrade(),
+        };
+        let mut core = Core::new(
+            GroupCoordinatorState::new(GroupConfig::default()),
+            persist.clone(),
+        );
+        let g = "orders/eu";
+        let read = |client| async move {
+            let stored = group_meta::load(client, g).await.expect("read");
+            stored.snapshot.map(|s| (s.generation_id, s.leader_id))
+        };
+
+        let stored = persist.load(g).await.expect("load");
+        assert!(stored.snapshot.is_none() && stored.version.is_none());
+        core.restore(0, g, stored);
+        let slot = Arc::clone(core.slot(g).expect("loaded"));
+        let store = |seq, generation| Store {
+            group: g.to_owned(),
+            seq,
+            snapshot: snapshot(generation, "ours"),
+            slot: Arc::clone(&slot),
+        };
+        // The later snapshot finished first: the earlier one is dropped.
+        persist.write(store(2, 2)).await;
+        persist.write(store(1, 1)).await;
+        assert_eq!(read(&client).await, Some((2, Some("ours".into()))));
+
+        // Another broker coordinates the group now and wrote generation 3.
+        let theirs = group_meta::load(&client, g).await.expect("read");
+        group_meta::store(&client, g, &snapshot(3, "theirs"), theirs.version)
+            .await
+            .expect("their store");
+        persist.write(store(3, 3)).await;
+        assert_eq!(read(&client).await, Some((3, Some("theirs".into()))));
+        assert!(slot.lock().await.dead);
+        let unload = queued.recv().await.expect("an unload job");
+        unload(&mut core, 0);
+        assert!(!core.is_loaded(g), "the group is unloaded here");
+        persist.write(store(4, 4)).await;
+        assert_eq!(read(&client).await, Some((3, Some("theirs".into()))));
+
+        // A group removed with its offsets (DeleteGroups, or its last offsets
+        // went with a topic) is created again by the next store.
+        let stored = persist.load(g).await.expect("load");
+        core.restore(0, g, stored);
+        offsets::delete_group(&client, g).await.expect("delete");
+        let slot = Arc::clone(core.slot(g).expect("loaded"));
+        persist
+            .write(Store {
+                group: g.to_owned(),
+                seq: 5,
+                snapshot: snapshot(4, "ours"),
+                slot,
+            })
+            .await;
+        assert_eq!(read(&client).await, Some((4, Some("ours".into()))));
+        stop.cancel();
+    }
+}
