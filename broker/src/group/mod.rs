@@ -5,6 +5,9 @@
 //! Mirrors Kafka 3.x `GroupCoordinator`/`GroupMetadata`/`MemberMetadata`:
 //! a JoinGroup or SyncGroup may be parked (`Pending`) and answered later by a
 //! [`Completion`] returned from another call or from [`GroupCoordinatorState::tick`].
+//! What a coordinator persists of a group is a [`GroupSnapshot`], asked for
+//! where Kafka calls `storeGroup` and restored with [`Group::restore`] by
+//! the broker that takes the group over; `service` does the I/O.
 
 mod coordinator;
 mod join;
