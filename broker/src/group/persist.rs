@@ -4,7 +4,7 @@
 //!
 //! Stores run outside the group task, so they are ordered per group by a
 //! [`Slot`]: each store carries a sequence number from the task, and one
-//! that finds a later one already written is dropped. The slot also keeps
+//! that finds a later one already tried is dropped. The slot also keeps
 //! the znode version this broker last read or wrote, which makes every
 //! write conditional: if another broker wrote meanwhile (it coordinates the
 //! group now), ours fails and the group is unloaded here.
@@ -25,8 +25,10 @@ pub(super) type Slot = Arc<tokio::sync::Mutex<SlotState>>;
 #[derive(Debug)]
 pub(super) struct SlotState {
     version: Version,
-    /// The sequence number of the last snapshot written.
-    written_seq: u64,
+    /// The sequence number of the newest store tried: an older one that
+    /// comes later is dropped even when that try failed, so that what is
+    /// stored never goes back in time.
+    last_seq: u64,
     /// The group was deleted or another broker took it over: store nothing more.
     pub(super) dead: bool,
 }
@@ -45,7 +47,7 @@ enum Version {
 pub(super) fn new_slot(stored: &Stored) -> Slot {
     Arc::new(tokio::sync::Mutex::new(SlotState {
         version: stored.version.map_or(Version::Absent, Version::At),
-        written_seq: 0,
+        last_seq: 0,
         dead: false,
     }))
 }
@@ -90,13 +92,13 @@ impl Persist {
     pub(super) async fn write(&self, store: Store) {
         let conflict = {
             let mut slot = store.slot.lock().await;
-            if slot.dead || store.seq <= slot.written_seq {
+            if slot.dead || store.seq <= slot.last_seq {
                 return;
             }
+            slot.last_seq = store.seq;
             match self.try_write(&slot, &store).await {
                 Ok(version) => {
                     slot.version = Version::At(version);
-                    slot.written_seq = store.seq;
                     false
                 }
                 Err(StoreError::Conflict) => {
