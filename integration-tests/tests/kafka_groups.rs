@@ -1310,12 +1310,10 @@ fn committed_offsets_survive_kill9() {
 /// assignment) in `__consumer_offsets` beside the offsets and reloads it when
 /// the coordinator comes back, so its members' heartbeats and commits go on
 /// being accepted: no rebalance, and messages produced after the restart are
-/// consumed exactly once.
-///
-/// Not yet: group membership lives in the coordinating broker's memory (only
-/// offsets are in the coordinator), so members rejoin after a restart.
+/// consumed exactly once. Ours keeps it in the coordinator
+/// (`/consumers/<group>/metadata`) and restores it on the group's first
+/// request after the restart.
 #[test]
-#[ignore = "group membership is not persisted yet: members rejoin after a coordinator restart"]
 fn live_members_across_broker_restart() {
     const PARTS: i32 = 4;
     let mut broker = group_broker();
@@ -1378,6 +1376,135 @@ fn live_members_across_broker_restart() {
         describe(&[&a, &b])
     );
     assert_exactly_once(&broker, &[&a, &b], 0..80);
+}
+
+fn raw_leave(conn: &mut KafkaConn, group: &str, member: &str) -> i16 {
+    use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+    let req = LeaveGroupRequest::default()
+        .with_group_id(GroupId(str_bytes(group)))
+        .with_member_id(str_bytes(member));
+    let resp: LeaveGroupResponse = conn.send(1, &req).expect("LeaveGroup v1");
+    resp.error_code
+}
+
+fn raw_delete_group(conn: &mut KafkaConn, group: &str) -> i16 {
+    use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(str_bytes(group))]);
+    let resp: DeleteGroupsResponse = conn.send(1, &req).expect("DeleteGroups v1");
+    resp.results.first().map_or(-1, |r| r.error_code)
+}
+
+fn raw_delete_topic(conn: &mut KafkaConn, topic: &str) -> i16 {
+    use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+    let req = DeleteTopicsRequest::default()
+        .with_topic_names(vec![topic_name(topic)])
+        .with_timeout_ms(30_000);
+    let resp: DeleteTopicsResponse = conn.send(1, &req).expect("DeleteTopics v1");
+    resp.responses.first().map_or(-1, |r| r.error_code)
+}
+
+/// What is persisted of a group decides what a restarted coordinator
+/// brings back (raw requests, no client library): a Stable group comes back
+/// Stable with its member, generation and assignment, and heartbeats go on;
+/// a group removed with DeleteGroups, or an Empty group whose only offsets
+/// went with a deleted topic (Kafka makes it Dead), does not come back.
+#[test]
+fn restarted_coordinator_restores_only_live_groups() {
+    use integration_tests::kafka_raw::group as raw;
+    let mut broker = group_broker();
+    let addr = broker.addr();
+    create_topic(&broker, "meta", 2);
+    create_topic(&broker, "meta-doomed", 1);
+    let mut c = KafkaConn::connect(addr).expect("connect");
+
+    let parts: &[(&str, &[i32])] = &[("meta", &[0, 1])];
+    let live = raw::join_alone(&mut c, "meta-live", 30_000, parts).expect("meta-live joined");
+    let assignment = raw::assignment(parts).expect("assignment");
+
+    let gone = raw::join_alone(&mut c, "meta-deleted", 30_000, parts).expect("joined");
+    let committed = raw::commit(
+        &mut c,
+        "meta-deleted",
+        gone.generation,
+        &gone.member_id,
+        &[("meta", 0, 1, None)],
+    )
+    .expect("commit");
+    assert_eq!(committed, vec![("meta".into(), 0, 0)]);
+    assert_eq!(raw_leave(&mut c, "meta-deleted", &gone.member_id), 0);
+    assert_eq!(raw_delete_group(&mut c, "meta-deleted"), 0, "DeleteGroups");
+
+    let doomed: &[(&str, &[i32])] = &[("meta-doomed", &[0])];
+    let emptied = raw::join_alone(&mut c, "meta-emptied", 30_000, doomed).expect("joined");
+    raw::commit(
+        &mut c,
+        "meta-emptied",
+        emptied.generation,
+        &emptied.member_id,
+        &[("meta-doomed", 0, 1, None)],
+    )
+    .expect("commit");
+    assert_eq!(raw_leave(&mut c, "meta-emptied", &emptied.member_id), 0);
+    assert_eq!(raw_delete_topic(&mut c, "meta-doomed"), 0, "DeleteTopics");
+    let offsets_gone = wait_until(
+        Duration::from_secs(30),
+        || matches!(raw::fetch(&mut c, "meta-emptied"), Ok((0, rows)) if rows.is_empty()),
+    );
+    assert!(offsets_gone, "meta-emptied's offsets outlived their topic");
+    drop(c);
+
+    broker
+        .restart()
+        .unwrap_or_else(|e| panic!("restarting the broker: {e:#}\n{}", broker.stderr_tail(50)));
+    let mut c = KafkaConn::connect(addr).expect("connect after the restart");
+    let mut last = None;
+    let resumed = wait_until(Duration::from_secs(30), || {
+        last = Some(raw::heartbeat(
+            &mut c,
+            "meta-live",
+            live.generation,
+            &live.member_id,
+        ));
+        matches!(last, Some(Ok(0)))
+    });
+    assert!(
+        resumed,
+        "the live member's heartbeat after the restart: {last:?}\n{}",
+        broker.stderr_tail(40)
+    );
+    let described = raw::describe(&mut c, "meta-live").expect("DescribeGroups");
+    assert_eq!(
+        (described.state.as_str(), described.protocol.as_str()),
+        ("Stable", "range")
+    );
+    assert_eq!(described.members.len(), 1);
+    assert_eq!(described.members[0].0, live.member_id);
+    assert_eq!(described.members[0].2, assignment);
+    let commit = raw::commit(
+        &mut c,
+        "meta-live",
+        live.generation,
+        &live.member_id,
+        &[("meta", 1, 7, None)],
+    )
+    .expect("commit");
+    assert_eq!(commit, vec![("meta".into(), 1, 0)]);
+
+    for dead in ["meta-deleted", "meta-emptied"] {
+        let d = raw::describe(&mut c, dead).expect("DescribeGroups");
+        assert_eq!(
+            (d.state.as_str(), d.members.len()),
+            ("Dead", 0),
+            "{dead}: {d:?}"
+        );
+    }
+    let (code, listed) = list_groups(addr).expect("ListGroups");
+    let names: Vec<&str> = listed.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(
+        (code, names),
+        (0, vec!["meta-live"]),
+        "ListGroups after the restart"
+    );
 }
 
 /// Committed offsets of a deleted topic are deleted with it (Kafka's

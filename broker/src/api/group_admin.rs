@@ -1,5 +1,5 @@
 //! DescribeGroups, ListGroups and DeleteGroups for the groups this broker
-//! coordinates (members in memory, offsets in the coordinator).
+//! coordinates (members in memory and persisted, offsets in the coordinator).
 
 use std::sync::Arc;
 

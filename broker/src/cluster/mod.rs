@@ -5,6 +5,7 @@
 //! `AdminZkClient` does.
 
 mod controller;
+pub mod group_meta;
 pub mod image;
 pub mod offsets;
 mod session;

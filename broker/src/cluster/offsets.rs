@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
 
-use super::image;
+use super::{group_meta, image};
 
 /// One committed position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +155,8 @@ pub async fn commit(
     Ok(())
 }
 
-async fn create_recursive(client: &Client, path: &str, data: &[u8]) -> Result<(), ZkError> {
+/// Creates every missing ancestor of `path` (empty, persistent).
+pub(super) async fn create_parents(client: &Client, path: &str) -> Result<(), ZkError> {
     let mut end = 0;
     while let Some(i) = path[end + 1..].find('/') {
         end += i + 1;
@@ -164,6 +165,11 @@ async fn create_recursive(client: &Client, path: &str, data: &[u8]) -> Result<()
             Err(e) => return Err(e),
         }
     }
+    Ok(())
+}
+
+async fn create_recursive(client: &Client, path: &str, data: &[u8]) -> Result<(), ZkError> {
+    create_parents(client, path).await?;
     match client.create(path, data, &persistent()).await {
         Ok(_) | Err(ZkError::NodeExists) => Ok(()),
         Err(e) => Err(e),
@@ -212,12 +218,51 @@ pub async fn delete(
 /// name is read from its start.
 pub async fn delete_topic(client: &Client, topic: &str) -> Result<(), ZkError> {
     for segment in image::children(client, "/consumers").await? {
-        delete_tree(client, &format!("/consumers/{segment}/offsets/{topic}")).await?;
+        let group = format!("/consumers/{segment}");
+        let offsets = format!("{group}/offsets/{topic}");
+        if client.check_stat(&offsets).await?.is_none() {
+            continue;
+        }
+        delete_tree(client, &offsets).await?;
+        drop_if_forgotten(client, &group).await?;
     }
     Ok(())
 }
 
-/// Removes a group's whole subtree (DeleteGroups).
+/// An Empty group whose last offsets went with a topic is gone, as Kafka's
+/// `cleanupGroupMetadata` makes it Dead: its metadata znode (left by its
+/// last generation) must not bring it back in ListGroups or after a restart.
+/// Metadata written meanwhile (a new generation) keeps the group.
+async fn drop_if_forgotten(client: &Client, group: &str) -> Result<(), ZkError> {
+    if !image::children(client, &format!("{group}/offsets"))
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let meta = format!("{group}/metadata");
+    if let Some((data, version, _)) = image::read(client, &meta).await? {
+        let empty = group_meta::decode(&data).map_or(true, |s| s.members.is_empty());
+        if !empty {
+            return Ok(());
+        }
+        match client.delete(&meta, Some(version)).await {
+            Ok(()) | Err(ZkError::NoNode) => {}
+            Err(ZkError::BadVersion) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    for path in [format!("{group}/offsets"), group.to_owned()] {
+        match client.delete(&path, None).await {
+            // Another write (a commit, a new generation) got there first.
+            Ok(()) | Err(ZkError::NoNode | ZkError::NotEmpty) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes a group's whole subtree (DeleteGroups): offsets and metadata.
 pub async fn delete_group(client: &Client, group: &str) -> Result<(), ZkError> {
     delete_tree(client, &group_path(group)).await
 }
@@ -232,8 +277,8 @@ async fn delete_tree(client: &Client, path: &str) -> Result<(), ZkError> {
     }
 }
 
-/// Groups that have committed offsets (ListGroups shows them as Empty
-/// groups even when no member is connected, as Kafka does).
+/// Groups that have committed offsets or persisted membership (ListGroups
+/// shows them even when no member is connected, as Kafka does).
 pub async fn groups(client: &Client) -> Result<Vec<String>, ZkError> {
     Ok(image::children(client, "/consumers")
         .await?

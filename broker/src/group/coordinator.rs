@@ -1,15 +1,17 @@
 //! All groups of this coordinator: routes each request to its group,
 //! creating or rejecting unknown groups as Kafka's `GroupCoordinator` does,
-//! plus ListGroups and DeleteGroups.
+//! plus ListGroups and DeleteGroups, and groups loaded from or unloaded to
+//! another coordinator.
 
 use std::collections::HashMap;
 
 use kafka_protocol::ResponseError;
 
+use super::snapshot::GroupSnapshot;
 use super::state::Group;
 use super::types::{
     Completion, GroupConfig, GroupOverview, GroupState, GroupSummary, JoinOutcome, JoinRequest,
-    JoinResponse, LeaveMember, LeaveResult, SyncOutcome, SyncRequest, SyncResponse,
+    JoinResponse, LeaveMember, LeaveResult, Response, SyncOutcome, SyncRequest, SyncResponse,
 };
 
 /// The coordinator's groups, by group id.
@@ -190,6 +192,60 @@ impl GroupCoordinatorState {
             }
             Some(_) => Err(ResponseError::NonEmptyGroup),
         }
+    }
+
+    /// Takes over a group from its persisted snapshot (see
+    /// [`Group::restore`]); a group already known here is kept as it is.
+    pub fn restore(&mut self, now: i64, group_id: &str, snapshot: GroupSnapshot) {
+        let config = self.config;
+        self.groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| Group::restore(group_id, config, snapshot, now));
+    }
+
+    /// Forgets a group another broker now coordinates (Kafka's
+    /// `onGroupUnloaded`): parked requests are told NOT_COORDINATOR, so the
+    /// members find the new coordinator.
+    pub fn unload(&mut self, group_id: &str) -> Vec<Completion> {
+        let Some(group) = self.groups.remove(group_id) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for member in group.members.values() {
+            let mut answer = |response| {
+                out.push(Completion {
+                    group_id: group_id.to_owned(),
+                    member_id: member.member_id.clone(),
+                    response,
+                })
+            };
+            if member.awaiting_join {
+                answer(Response::Join(JoinResponse::error(
+                    member.member_id.clone(),
+                    ResponseError::NotCoordinator,
+                )));
+            }
+            if member.awaiting_sync {
+                answer(Response::Sync(SyncResponse::error(
+                    ResponseError::NotCoordinator,
+                )));
+            }
+        }
+        out
+    }
+
+    /// What `group_id` asks to persist after the last call (see
+    /// [`Group::take_store`]).
+    pub fn take_store(&mut self, group_id: &str) -> Option<GroupSnapshot> {
+        self.groups.get_mut(group_id)?.take_store()
+    }
+
+    /// Every group's pending store, after [`Self::tick`].
+    pub fn take_all_stores(&mut self) -> Vec<(String, GroupSnapshot)> {
+        self.groups
+            .iter_mut()
+            .filter_map(|(id, g)| Some((id.clone(), g.take_store()?)))
+            .collect()
     }
 
     /// The earliest timer of any group.

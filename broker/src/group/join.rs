@@ -248,6 +248,8 @@ impl Group {
                     }
                 };
                 self.invoke_join(&new_id, response);
+                // The old member id is fenced: a restored group must know the new one.
+                self.store_pending = true;
             }
             Phase::Stable => self.maybe_prepare_rebalance(now),
             // The leader may already be assigning for the old member id.

@@ -165,6 +165,9 @@ impl Group {
         if self.members.is_empty() {
             self.protocol_name = None;
             self.phase = Phase::Empty;
+            // Persisted so that a new coordinator does not bring the
+            // departed members back.
+            self.store_pending = true;
         } else {
             self.protocol_name = self.select_protocol();
             self.phase = Phase::CompletingRebalance;

@@ -132,6 +132,7 @@ impl Group {
                     }
                     self.propagate_assignment(now, None);
                     self.phase = Phase::Stable;
+                    self.store_pending = true;
                 }
                 SyncOutcome::Pending
             }

@@ -67,6 +67,8 @@ pub struct Group {
     pub(super) sync_deadline: Option<i64>,
     /// Answers to parked requests produced by the current call.
     pub(super) outbox: Vec<Completion>,
+    /// The current call reached a state to persist (see `take_store`).
+    pub(super) store_pending: bool,
 }
 
 impl Group {
@@ -87,6 +89,7 @@ impl Group {
             join_timer: None,
             sync_deadline: None,
             outbox: Vec::new(),
+            store_pending: false,
         }
     }
 

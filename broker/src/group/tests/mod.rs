@@ -6,6 +6,7 @@ mod coordinator;
 mod join;
 mod membership;
 mod prop;
+mod restore;
 mod statics;
 
 use bytes::Bytes;
