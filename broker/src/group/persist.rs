@@ -225,6 +225,7 @@ mod tests {
             endpoints: Vec::new(),
             rack: None,
             election: ElectionPolicy::default(),
+            session_file: Default::default(),
         };
         let (cluster, _session) = Cluster::start(cfg, stop.clone());
         let client = cluster.client().await.expect("a session");

@@ -451,6 +451,7 @@ mod tests {
             endpoints: Vec::new(),
             rack: None,
             election: ElectionPolicy::default(),
+            session_file: Default::default(),
         };
         let (cluster, _session) = Cluster::start(cfg, shutdown.clone());
         GroupService::start(GroupConfig::default(), cluster, shutdown.clone())
