@@ -113,11 +113,12 @@ mod tests {
     use super::*;
 
     fn limits(total: u32, per_ip: u32, overrides: &[(IpAddr, u32)]) -> ConnectionLimits {
-        let mut config = BrokerConfig::default();
-        config.max_connections = total;
-        config.max_connections_per_ip = per_ip;
-        config.max_connections_per_ip_overrides = overrides.iter().copied().collect();
-        ConnectionLimits::new(&config)
+        ConnectionLimits::new(&BrokerConfig {
+            max_connections: total,
+            max_connections_per_ip: per_ip,
+            max_connections_per_ip_overrides: overrides.iter().copied().collect(),
+            ..BrokerConfig::default()
+        })
     }
 
     #[tokio::test]
