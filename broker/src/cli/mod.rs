@@ -4,6 +4,7 @@
 mod consume;
 mod format;
 mod group;
+mod output;
 mod produce;
 mod topic;
 
