@@ -47,7 +47,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve(args)
         }
         Command::Client(op) => {
-            common::telemetry::init("warn");
+            // The client library logs each failed connection attempt; the
+            // command reports the outcome itself, once.
+            common::telemetry::init("warn,zookeeper_client=error");
             cli::run(cli.client, op)
         }
     }
