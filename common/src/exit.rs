@@ -23,22 +23,27 @@ where
     }
 }
 
-/// The error and its causes joined by `: `, as anyhow's `{:#}` does, but a
-/// cause whose text is already said is left out: many errors put their
-/// source in their own message (`cannot read x: {source}`) and also return
-/// it from `source()`, and anyhow would print it twice.
+/// The error and its causes joined by `: `, as anyhow's `{:#}` does, but
+/// nothing is said twice: many errors put their source in their own message
+/// (`cannot read x: {source}`) and also return it from `source()`, and a
+/// context often repeats what the error under it already says (`topic t`
+/// over `topic t: UNKNOWN_TOPIC_OR_PARTITION`). A cause already said is left
+/// out; a cause that contains the part before it replaces that part.
 pub fn message(error: &(dyn Error + 'static)) -> String {
-    let mut out = error.to_string();
+    let mut parts = vec![error.to_string()];
     let mut cause = error.source();
     while let Some(e) = cause {
         let text = e.to_string();
-        if !text.is_empty() && !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+        let said = parts.iter().any(|p| p.contains(&text));
+        if !text.is_empty() && !said {
+            match parts.last_mut() {
+                Some(last) if text.contains(last.as_str()) => *last = text,
+                _ => parts.push(text),
+            }
         }
         cause = e.source();
     }
-    out
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -86,5 +91,13 @@ mod tests {
         assert_eq!(message(&e), "cannot read /x: No such file");
         let e = chain(&["broker id: io: gone", "io: gone", "gone"]);
         assert_eq!(message(&e), "broker id: io: gone");
+    }
+
+    #[test]
+    fn a_context_the_cause_repeats_gives_way_to_it() {
+        let e = chain(&["topic t", "topic t: UNKNOWN_TOPIC_OR_PARTITION (3)"]);
+        assert_eq!(message(&e), "topic t: UNKNOWN_TOPIC_OR_PARTITION (3)");
+        let e = chain(&["run", "configs of t", "describe configs of t: X"]);
+        assert_eq!(message(&e), "run: describe configs of t: X");
     }
 }

@@ -121,9 +121,29 @@ fn topic_list_and_describe_take_output_json_and_plain() {
     // The default stays the table.
     assert!(ok(&bs, &["topic", "list"]).contains("Replication Factor"));
 
-    // A user error against a live broker: one line, no backtrace.
-    let err = fails(&bs, &["topic", "describe", "nope"], 1);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // User errors against a live broker: one line, no backtrace, and the
+    // topic named once although a context and the error both name it.
+    let unknown = "error: topic nope: UNKNOWN_TOPIC_OR_PARTITION (3)";
+    assert_eq!(
+        fails(&bs, &["topic", "describe", "nope"], 1).trim(),
+        unknown
+    );
+    assert_eq!(
+        fails(
+            &bs,
+            &[
+                "group",
+                "reset-offsets",
+                "g",
+                "--topic",
+                "nope",
+                "--to-earliest"
+            ],
+            1
+        )
+        .trim(),
+        unknown
+    );
 }
 
 #[test]
