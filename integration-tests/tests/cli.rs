@@ -8,7 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use integration_tests::{coord_bin, is_apache, zk, zk_connect, Coordinator};
+use integration_tests::kafka::{BrokerOpts, KafkaBroker};
+use integration_tests::{coord_bin, is_apache, kafka_raw, zk, zk_connect, Coordinator};
 
 fn coord(server: &Coordinator, args: &[&str]) -> Output {
     Command::new(coord_bin())
@@ -397,4 +398,39 @@ fn watch_prints_every_event_until_stopped() {
     );
     child.kill().expect("stop watch");
     let _ = child.wait();
+}
+
+#[test]
+fn watch_shows_a_real_broker_registration_once() {
+    let server = Coordinator::spawn().expect("spawn server");
+    let mut watch = Watch::start(&server, &["-r", "/"]);
+    let broker = KafkaBroker::spawn(
+        BrokerOpts::default()
+            .zookeeper(server.connect_string())
+            .id(1),
+    )
+    .expect("spawn broker");
+    kafka_raw::wait_registered(broker.addr()).expect("registered");
+    // Everything the registration fired comes before this node's event.
+    ok(&server, &["create", "/fence"]);
+    let mut registration = Vec::new();
+    loop {
+        let line = watch.next_line();
+        if line.starts_with("created /fence") {
+            break;
+        }
+        if line.split(' ').nth(1) == Some("/brokers/ids/1") {
+            registration.push(line);
+        }
+    }
+    assert_eq!(registration.len(), 1, "{registration:#?}");
+    // Kafka's registration JSON, as itself.
+    assert!(
+        registration[0].starts_with("created /brokers/ids/1 {\""),
+        "{registration:#?}"
+    );
+    assert!(
+        registration[0].contains("\"endpoints\":["),
+        "{registration:#?}"
+    );
 }
