@@ -371,6 +371,8 @@ impl Builder {
                 });
                 return Ok(plaintext);
             }
+            // Replication dials the leader's PLAINTEXT endpoint.
+            "inter.broker.listener.name" => return Ok(v.trim().eq_ignore_ascii_case("PLAINTEXT")),
             _ => return Ok(false),
         }
         Ok(true)
@@ -566,7 +568,12 @@ mod tests {
         for key in keys::HONOURED {
             // An empty value is invalid for most keys: an error also shows
             // that the key reached its own arm.
-            let applied = Builder::default().apply(key, "", false);
+            let value = match *key {
+                "inter.broker.listener.name" => "PLAINTEXT",
+                "listener.security.protocol.map" => "PLAINTEXT:PLAINTEXT",
+                _ => "",
+            };
+            let applied = Builder::default().apply(key, value, false);
             assert!(!matches!(applied, Ok(false)), "{key} is not applied");
         }
         for key in keys::NOT_HONOURED {
@@ -588,6 +595,14 @@ mod tests {
         ));
         assert!(matches!(
             b.apply("listener.security.protocol.map", "SSL:SSL", false),
+            Ok(false)
+        ));
+        assert!(matches!(
+            b.apply("inter.broker.listener.name", "plaintext", false),
+            Ok(true)
+        ));
+        assert!(matches!(
+            b.apply("inter.broker.listener.name", "INTERNAL", false),
             Ok(false)
         ));
     }

@@ -44,7 +44,16 @@ pub(super) const HONOURED: &[&str] = &[
     "log.retention.hours",
     "log.roll.ms",
     "log.roll.hours",
+    // Honoured while they ask for PLAINTEXT, the only protocol spoken
+    // (and the listener replication uses).
     "listener.security.protocol.map",
+    "inter.broker.listener.name",
+];
+
+/// Keys of [`HONOURED`] that only some values of are honoured.
+const PLAINTEXT_ONLY: &[&str] = &[
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
 ];
 
 /// Kafka (and cp-kafka image) broker keys this broker reads but does not
@@ -87,7 +96,6 @@ pub(super) const NOT_HONOURED: &[&str] = &[
     "group.consumer.session.timeout.ms",
     "group.coordinator.rebalance.protocols",
     "host.name",
-    "inter.broker.listener.name",
     "inter.broker.protocol.version",
     "kafka.metrics.polling.interval.secs",
     "kafka.metrics.reporters",
@@ -242,7 +250,12 @@ pub(super) fn ignored_notice(key: &str, origin: &Origin) -> String {
         Origin::Env(name) => format!("{name} ({key})"),
         Origin::File | Origin::Override => key.to_owned(),
     };
-    if NOT_HONOURED.contains(&key) || key == "listener.security.protocol.map" {
+    if PLAINTEXT_ONLY.contains(&key) {
+        return format!(
+            "{given} is honoured only as PLAINTEXT (the one protocol this broker speaks); ignored"
+        );
+    }
+    if NOT_HONOURED.contains(&key) {
         return format!("{given} is a Kafka setting this broker does not honour; ignored");
     }
     let suggestion = common::suggest::closest(key, all()).map(|s| match origin {
@@ -264,6 +277,15 @@ mod tests {
         for k in HONOURED {
             assert!(!NOT_HONOURED.contains(k), "{k} is in both lists");
         }
+    }
+
+    #[test]
+    fn other_protocols_than_plaintext_are_named() {
+        assert_eq!(
+            ignored_notice("inter.broker.listener.name", &Origin::File),
+            "inter.broker.listener.name is honoured only as PLAINTEXT \
+             (the one protocol this broker speaks); ignored"
+        );
     }
 
     #[test]
