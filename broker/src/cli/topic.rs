@@ -36,6 +36,8 @@ enum TopicAction {
     },
     /// List topics with their partition count and replication factor.
     List {
+        /// text: a table; json: an array of topics; plain: name, partitions and
+        /// replication factor, tab-separated, one topic per line.
         #[arg(long, value_enum, default_value_t)]
         output: OutputFormat,
     },

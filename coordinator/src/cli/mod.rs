@@ -126,7 +126,9 @@ pub enum Op {
         #[command(flatten)]
         opts: ClientOpts,
     },
-    /// Print every change under a path until interrupted (one line per change).
+    /// Print every change under a path until interrupted: one line per
+    /// change with the node's data (JSON and text as themselves, binary as
+    /// `base64:...`); with --output json, one JSON object per line.
     Watch {
         path: String,
         /// Include all descendants.

@@ -22,6 +22,8 @@ pub struct GroupArgs {
 enum GroupAction {
     /// List every group with its state and protocol type.
     List {
+        /// text: a table; json: an array of groups; plain: group, state and
+        /// protocol type, tab-separated, one group per line.
         #[arg(long, value_enum, default_value_t)]
         output: OutputFormat,
     },
