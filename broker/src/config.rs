@@ -1,6 +1,12 @@
 //! Broker configuration from Kafka's own sources, in Kafka's precedence:
 //! `server.properties` < `KAFKA_*` environment (the cp-kafka image's rule) <
-//! `--override key=value`. Unknown keys are logged and ignored, as Kafka does.
+//! `--override key=value`. Unknown keys are ignored, as Kafka does, with a
+//! warning that suggests the closest known key; Kafka keys this broker does
+//! not honour are warned about by name.
+
+mod keys;
+
+use keys::{ignored_notice, Origin};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -205,6 +211,7 @@ impl BrokerConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<BrokerConfig, ConfigError> {
         let mut props = BTreeMap::new();
+        let mut origins = BTreeMap::new();
         if let Some(path) = &sources.file {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.clone(),
@@ -212,156 +219,42 @@ impl BrokerConfig {
             })?;
             props.extend(parse_properties(&text));
         }
-        props.extend(env_properties(env));
+        for (key, value, name) in env_entries(env) {
+            origins.insert(key.clone(), Origin::Env(name));
+            props.insert(key, value);
+        }
         for o in &sources.overrides {
             let (k, v) = o
                 .split_once('=')
                 .ok_or_else(|| ConfigError::Override(o.clone()))?;
+            origins.insert(k.trim().to_owned(), Origin::Override);
             props.insert(k.trim().to_owned(), v.trim().to_owned());
         }
-        Self::from_properties(&props)
+        Self::from_layers(&props, &origins)
     }
 
+    /// Interprets `props` (unknown and unhonoured keys are warned about,
+    /// not fatal, as Kafka does).
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
-        let mut cfg = BrokerConfig::default();
-        let mut topic_defaults = BTreeMap::new();
-        // Kafka's precedence among the retention and roll spellings: ms >
-        // minutes > hours, whatever order the lines come in.
-        let mut retention = (None, None, None);
-        let mut roll = (None, None);
+        Self::from_layers(props, &BTreeMap::new())
+    }
+
+    /// As [`Self::from_properties`], with where each key came from, so a
+    /// warning about it names the file, the environment variable or the
+    /// override that set it.
+    fn from_layers(
+        props: &BTreeMap<String, String>,
+        origins: &BTreeMap<String, Origin>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut builder = Builder::default();
+        let has_log_dirs = props.contains_key("log.dirs");
         for (key, value) in props {
-            let v = value.as_str();
-            match key.as_str() {
-                "broker.id" => cfg.broker_id = num(key, v)?,
-                "listeners" => cfg.listeners = Listener::parse_list(key, v)?,
-                "advertised.listeners" => {
-                    cfg.advertised_listeners = Some(Listener::parse_list(key, v)?)
-                }
-                "broker.rack" => cfg.rack = Some(v.to_owned()),
-                "log.dirs" | "log.dir" => {
-                    if key == "log.dirs" || !props.contains_key("log.dirs") {
-                        cfg.log_dirs = v
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(PathBuf::from)
-                            .collect();
-                    }
-                }
-                "zookeeper.connect" => {
-                    cfg.zookeeper_connect = Some(v.to_owned()).filter(|s| !s.is_empty())
-                }
-                "zookeeper.session.timeout.ms" => {
-                    cfg.zookeeper_session_timeout = Duration::from_millis(num(key, v)?)
-                }
-                "num.partitions" => cfg.num_partitions = positive(key, v)?,
-                "default.replication.factor" => cfg.default_replication_factor = positive(key, v)?,
-                "min.insync.replicas" => {
-                    cfg.min_insync_replicas = positive(key, v)?;
-                    topic_defaults.insert("min.insync.replicas".into(), v.to_owned());
-                }
-                "auto.create.topics.enable" => cfg.auto_create_topics_enable = boolean(key, v)?,
-                "delete.topic.enable" => cfg.delete_topic_enable = boolean(key, v)?,
-                "message.max.bytes" => {
-                    cfg.message_max_bytes = positive(key, v)?;
-                    topic_defaults.insert("max.message.bytes".into(), v.to_owned());
-                }
-                "socket.request.max.bytes" => cfg.socket_request_max_bytes = positive(key, v)?,
-                "max.connections" => cfg.max_connections = num(key, v)?,
-                "max.connections.per.ip" => cfg.max_connections_per_ip = num(key, v)?,
-                "max.connections.per.ip.overrides" => {
-                    cfg.max_connections_per_ip_overrides = per_ip_overrides(key, v)?
-                }
-                "log.retention.check.interval.ms" => {
-                    cfg.log_retention_check_interval = Duration::from_millis(positive(key, v)?)
-                }
-                "log.flush.interval.messages" => {
-                    cfg.log_flush_interval_messages = Some(positive(key, v)?);
-                    topic_defaults.insert("flush.messages".into(), v.to_owned());
-                }
-                "log.flush.interval.ms" => {
-                    cfg.log_flush_interval_ms = Some(positive(key, v)?);
-                    topic_defaults.insert("flush.ms".into(), v.to_owned());
-                }
-                "log.flush.scheduler.interval.ms" => {
-                    cfg.log_flush_scheduler_interval = Duration::from_millis(positive(key, v)?)
-                }
-                "reserved.broker.max.id" => cfg.reserved_broker_max_id = positive(key, v)?,
-                "group.min.session.timeout.ms" => {
-                    cfg.group.min_session_timeout_ms = positive(key, v)?
-                }
-                "group.max.session.timeout.ms" => {
-                    cfg.group.max_session_timeout_ms = positive(key, v)?
-                }
-                "group.initial.rebalance.delay.ms" => {
-                    cfg.group.initial_rebalance_delay_ms = num(key, v)?
-                }
-                "group.max.size" => cfg.group.max_size = positive(key, v)?,
-                "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = positive(key, v)?,
-                "unclean.leader.election.enable" => cfg.election.unclean = boolean(key, v)?,
-                "auto.leader.rebalance.enable" => cfg.election.preferred = boolean(key, v)?,
-                "leader.imbalance.check.interval.seconds" => {
-                    cfg.election.preferred_check_interval = Duration::from_secs(positive(key, v)?)
-                }
-                "replica.lag.time.max.ms" => {
-                    cfg.replica_lag_time_max = Duration::from_millis(positive(key, v)?)
-                }
-                "log.segment.bytes" => {
-                    topic_defaults.insert("segment.bytes".into(), v.to_owned());
-                }
-                "log.retention.bytes" => {
-                    topic_defaults.insert("retention.bytes".into(), v.to_owned());
-                }
-                "log.index.interval.bytes" => {
-                    topic_defaults.insert("index.interval.bytes".into(), v.to_owned());
-                }
-                "log.message.timestamp.type" => {
-                    topic_defaults.insert("message.timestamp.type".into(), v.to_owned());
-                }
-                "log.retention.ms" => retention.0 = Some(num::<i64>(key, v)?),
-                "log.retention.minutes" => retention.1 = Some(num::<i64>(key, v)?),
-                "log.retention.hours" => retention.2 = Some(num::<i64>(key, v)?),
-                "log.roll.ms" => roll.0 = Some(num::<i64>(key, v)?),
-                "log.roll.hours" => roll.1 = Some(num::<i64>(key, v)?),
-                // Accepted because every sample server.properties sets them;
-                // this broker sizes its own threads and buffers.
-                "num.network.threads"
-                | "num.io.threads"
-                | "socket.send.buffer.bytes"
-                | "socket.receive.buffer.bytes"
-                | "num.recovery.threads.per.data.dir"
-                | "offsets.topic.replication.factor"
-                | "transaction.state.log.replication.factor"
-                | "transaction.state.log.min.isr"
-                | "zookeeper.connection.timeout.ms"
-                | "listener.security.protocol.map"
-                | "inter.broker.listener.name"
-                | "log.cleaner.enable"
-                | "confluent.support.metrics.enable" => {
-                    tracing::debug!(key, value = v, "accepted, not used by this broker");
-                }
-                _ => tracing::info!(key, value = v, "unknown broker config, ignored"),
+            if !builder.apply(key, value, has_log_dirs)? {
+                let origin = origins.get(key).cloned().unwrap_or(Origin::File);
+                tracing::warn!("{}", ignored_notice(key, &origin));
             }
         }
-        let retention_ms = retention
-            .0
-            .or(retention.1.map(|m| m * 60_000))
-            .or(retention.2.map(|h| h * 3_600_000));
-        if let Some(ms) = retention_ms {
-            topic_defaults.insert("retention.ms".into(), ms.to_string());
-        }
-        if let Some(ms) = roll.0.or(roll.1.map(|h| h * 3_600_000)) {
-            topic_defaults.insert("segment.ms".into(), ms.to_string());
-        }
-        cfg.log =
-            LogConfig::from_topic_configs(&LogConfig::default(), &topic_defaults).map_err(|e| {
-                ConfigError::Invalid {
-                    key: "log.*".into(),
-                    value: String::new(),
-                    reason: e.to_string(),
-                }
-            })?;
-        Ok(cfg)
+        builder.finish()
     }
 
     /// The listeners clients are told about: `advertised.listeners`, else
@@ -392,6 +285,160 @@ impl BrokerConfig {
             .first()
             .map(PathBuf::as_path)
             .unwrap_or(Path::new("."))
+    }
+}
+
+/// The configuration as keys are applied, with what Kafka resolves only
+/// once every key is in.
+#[derive(Debug, Default)]
+struct Builder {
+    cfg: BrokerConfig,
+    topic_defaults: BTreeMap<String, String>,
+    // Kafka's precedence among the retention and roll spellings: ms >
+    // minutes > hours, whatever order the lines come in.
+    retention: (Option<i64>, Option<i64>, Option<i64>),
+    roll: (Option<i64>, Option<i64>),
+}
+
+impl Builder {
+    /// Applies one key; `false` when this broker does not act on it.
+    fn apply(&mut self, key: &str, v: &str, has_log_dirs: bool) -> Result<bool, ConfigError> {
+        match key {
+            "broker.id" => self.cfg.broker_id = num(key, v)?,
+            "listeners" => self.cfg.listeners = Listener::parse_list(key, v)?,
+            "advertised.listeners" => {
+                self.cfg.advertised_listeners = Some(Listener::parse_list(key, v)?)
+            }
+            "broker.rack" => self.cfg.rack = Some(v.to_owned()),
+            "log.dirs" | "log.dir" => {
+                if key == "log.dirs" || !has_log_dirs {
+                    self.cfg.log_dirs = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(PathBuf::from)
+                        .collect();
+                }
+            }
+            "zookeeper.connect" => {
+                self.cfg.zookeeper_connect = Some(v.to_owned()).filter(|s| !s.is_empty())
+            }
+            "zookeeper.session.timeout.ms" => {
+                self.cfg.zookeeper_session_timeout = Duration::from_millis(num(key, v)?)
+            }
+            "num.partitions" => self.cfg.num_partitions = positive(key, v)?,
+            "default.replication.factor" => self.cfg.default_replication_factor = positive(key, v)?,
+            "min.insync.replicas" => {
+                self.cfg.min_insync_replicas = positive(key, v)?;
+                self.topic_defaults
+                    .insert("min.insync.replicas".into(), v.to_owned());
+            }
+            "auto.create.topics.enable" => self.cfg.auto_create_topics_enable = boolean(key, v)?,
+            "delete.topic.enable" => self.cfg.delete_topic_enable = boolean(key, v)?,
+            "message.max.bytes" => {
+                self.cfg.message_max_bytes = positive(key, v)?;
+                self.topic_defaults
+                    .insert("max.message.bytes".into(), v.to_owned());
+            }
+            "socket.request.max.bytes" => self.cfg.socket_request_max_bytes = positive(key, v)?,
+            "max.connections" => self.cfg.max_connections = num(key, v)?,
+            "max.connections.per.ip" => self.cfg.max_connections_per_ip = num(key, v)?,
+            "max.connections.per.ip.overrides" => {
+                self.cfg.max_connections_per_ip_overrides = per_ip_overrides(key, v)?
+            }
+            "log.retention.check.interval.ms" => {
+                self.cfg.log_retention_check_interval = Duration::from_millis(positive(key, v)?)
+            }
+            "log.flush.interval.messages" => {
+                self.cfg.log_flush_interval_messages = Some(positive(key, v)?);
+                self.topic_defaults
+                    .insert("flush.messages".into(), v.to_owned());
+            }
+            "log.flush.interval.ms" => {
+                self.cfg.log_flush_interval_ms = Some(positive(key, v)?);
+                self.topic_defaults.insert("flush.ms".into(), v.to_owned());
+            }
+            "log.flush.scheduler.interval.ms" => {
+                self.cfg.log_flush_scheduler_interval = Duration::from_millis(positive(key, v)?)
+            }
+            "reserved.broker.max.id" => self.cfg.reserved_broker_max_id = positive(key, v)?,
+            "group.min.session.timeout.ms" => {
+                self.cfg.group.min_session_timeout_ms = positive(key, v)?
+            }
+            "group.max.session.timeout.ms" => {
+                self.cfg.group.max_session_timeout_ms = positive(key, v)?
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.cfg.group.initial_rebalance_delay_ms = num(key, v)?
+            }
+            "group.max.size" => self.cfg.group.max_size = positive(key, v)?,
+            "offset.metadata.max.bytes" => self.cfg.offset_metadata_max_bytes = positive(key, v)?,
+            "unclean.leader.election.enable" => self.cfg.election.unclean = boolean(key, v)?,
+            "auto.leader.rebalance.enable" => self.cfg.election.preferred = boolean(key, v)?,
+            "leader.imbalance.check.interval.seconds" => {
+                self.cfg.election.preferred_check_interval = Duration::from_secs(positive(key, v)?)
+            }
+            "replica.lag.time.max.ms" => {
+                self.cfg.replica_lag_time_max = Duration::from_millis(positive(key, v)?)
+            }
+            "log.segment.bytes" => {
+                self.topic_defaults
+                    .insert("segment.bytes".into(), v.to_owned());
+            }
+            "log.retention.bytes" => {
+                self.topic_defaults
+                    .insert("retention.bytes".into(), v.to_owned());
+            }
+            "log.index.interval.bytes" => {
+                self.topic_defaults
+                    .insert("index.interval.bytes".into(), v.to_owned());
+            }
+            "log.message.timestamp.type" => {
+                self.topic_defaults
+                    .insert("message.timestamp.type".into(), v.to_owned());
+            }
+            "log.retention.ms" => self.retention.0 = Some(num::<i64>(key, v)?),
+            "log.retention.minutes" => self.retention.1 = Some(num::<i64>(key, v)?),
+            "log.retention.hours" => self.retention.2 = Some(num::<i64>(key, v)?),
+            "log.roll.ms" => self.roll.0 = Some(num::<i64>(key, v)?),
+            "log.roll.hours" => self.roll.1 = Some(num::<i64>(key, v)?),
+            // Only PLAINTEXT is spoken: a map that names nothing else asks for
+            // nothing this broker lacks.
+            "listener.security.protocol.map" => {
+                let plaintext = v.split(',').filter(|e| !e.trim().is_empty()).all(|e| {
+                    e.split_once(':')
+                        .is_some_and(|(_, p)| p.trim().eq_ignore_ascii_case("PLAINTEXT"))
+                });
+                return Ok(plaintext);
+            }
+            // Replication dials the leader's PLAINTEXT endpoint.
+            "inter.broker.listener.name" => return Ok(v.trim().eq_ignore_ascii_case("PLAINTEXT")),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn finish(mut self) -> Result<BrokerConfig, ConfigError> {
+        let retention_ms = self
+            .retention
+            .0
+            .or(self.retention.1.map(|m| m * 60_000))
+            .or(self.retention.2.map(|h| h * 3_600_000));
+        if let Some(ms) = retention_ms {
+            self.topic_defaults
+                .insert("retention.ms".into(), ms.to_string());
+        }
+        if let Some(ms) = self.roll.0.or(self.roll.1.map(|h| h * 3_600_000)) {
+            self.topic_defaults
+                .insert("segment.ms".into(), ms.to_string());
+        }
+        self.cfg.log = LogConfig::from_topic_configs(&LogConfig::default(), &self.topic_defaults)
+            .map_err(|e| ConfigError::Invalid {
+            key: "log.*".into(),
+            value: String::new(),
+            reason: e.to_string(),
+        })?;
+        Ok(self.cfg)
     }
 }
 
@@ -428,14 +475,20 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
 /// The cp-kafka image's rule: `KAFKA_` stripped, lower case, `___` -> `-`,
 /// `__` -> `_`, `_` -> `.` (`KAFKA_ZOOKEEPER_CONNECT` -> `zookeeper.connect`).
 pub fn env_properties(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for (name, value) in env {
-        let Some(rest) = name.strip_prefix("KAFKA_") else {
-            continue;
-        };
+    env_entries(env)
+        .map(|(key, value, _)| (key, value))
+        .collect()
+}
+
+/// [`env_properties`] with each key's variable name: `(key, value, name)`.
+fn env_entries(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> impl Iterator<Item = (String, String, String)> {
+    env.into_iter().filter_map(|(name, value)| {
+        let rest = name.strip_prefix("KAFKA_")?;
         if NON_BROKER_ENV.contains(&name.as_str()) {
             tracing::info!(env = name, "not a broker setting, ignored");
-            continue;
+            return None;
         }
         let key = rest
             .to_ascii_lowercase()
@@ -444,9 +497,8 @@ pub fn env_properties(env: impl IntoIterator<Item = (String, String)>) -> BTreeM
             .replace('_', ".")
             .replace('\u{0}', "-")
             .replace('\u{1}', "_");
-        out.insert(key, value);
-    }
-    out
+        Some((key, value, name))
+    })
 }
 
 fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
@@ -550,5 +602,48 @@ mod tests {
         let adv = cfg.advertised(&[("PLAINTEXT".into(), 40000)]);
         assert_eq!(adv[0].host, "localhost");
         assert_eq!(adv[0].port, 40000);
+    }
+    #[test]
+    fn every_honoured_key_is_applied_and_no_other() {
+        for key in keys::HONOURED {
+            // An empty value is invalid for most keys: an error also shows
+            // that the key reached its own arm.
+            let value = match *key {
+                "inter.broker.listener.name" => "PLAINTEXT",
+                "listener.security.protocol.map" => "PLAINTEXT:PLAINTEXT",
+                _ => "",
+            };
+            let applied = Builder::default().apply(key, value, false);
+            assert!(!matches!(applied, Ok(false)), "{key} is not applied");
+        }
+        for key in keys::NOT_HONOURED {
+            let applied = Builder::default().apply(key, "1", false);
+            assert!(matches!(applied, Ok(false)), "{key} is applied");
+        }
+    }
+
+    #[test]
+    fn plaintext_only_protocol_maps_are_honoured() {
+        let mut b = Builder::default();
+        assert!(matches!(
+            b.apply(
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT",
+                false
+            ),
+            Ok(true)
+        ));
+        assert!(matches!(
+            b.apply("listener.security.protocol.map", "SSL:SSL", false),
+            Ok(false)
+        ));
+        assert!(matches!(
+            b.apply("inter.broker.listener.name", "plaintext", false),
+            Ok(true)
+        ));
+        assert!(matches!(
+            b.apply("inter.broker.listener.name", "INTERNAL", false),
+            Ok(false)
+        ));
     }
 }

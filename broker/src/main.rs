@@ -48,8 +48,13 @@ struct StartArgs {
     bind: IpAddr,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // Errors end as one `error: ...` line, never a Debug dump with a
+    // backtrace (which `RUST_BACKTRACE=1` would add).
+    common::exit::report(run(Cli::parse()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Start(args) => {
             common::telemetry::init("info");

@@ -1,8 +1,12 @@
 //! Runtime plumbing shared by the coordinator and the broker: logging set-up,
-//! shutdown signals and the one-line readiness contract the test harness reads.
+//! shutdown signals, the one-line readiness contract the test harness reads,
+//! and the pieces both command lines share (error exit, `--output`, key suggestions).
 
+pub mod exit;
+pub mod output;
 mod ready;
 pub mod shutdown;
+pub mod suggest;
 pub mod telemetry;
 
 pub use ready::announce_listening;

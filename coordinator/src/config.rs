@@ -30,6 +30,25 @@ pub const ALL_4LW: &[&str] = &[
     "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "envi", "isro",
 ];
 
+/// Keys this server acts on (besides `server.N`); with [`IGNORED_KEYS`], the
+/// candidates for "did you mean" when a key is unknown.
+const KNOWN_KEYS: &[&str] = &[
+    "clientPort",
+    "clientPortAddress",
+    "dataDir",
+    "dataLogDir",
+    "tickTime",
+    "minSessionTimeout",
+    "maxSessionTimeout",
+    "maxClientCnxns",
+    "snapCount",
+    "autopurge.snapRetainCount",
+    "4lw.commands.whitelist",
+    "jute.maxbuffer",
+    "znode.container.checkIntervalMs",
+    "skipACL",
+];
+
 /// Keys ZooKeeper knows that only matter to an ensemble or to features this
 /// server does not have; accepted with an informational log line.
 const IGNORED_KEYS: &[&str] = &[
@@ -50,6 +69,10 @@ const IGNORED_KEYS: &[&str] = &[
     "metricsProvider.className",
     "metricsProvider.httpPort",
 ];
+
+/// Where data goes when neither zoo.cfg, `--data-dir` nor `ZOO_DATA_DIR`
+/// says: relative to the working directory. `coord server --help` repeats it.
+pub const DEFAULT_DATA_DIR: &str = "data/coordinator";
 
 /// The effective configuration.
 #[derive(Debug, Clone)]
@@ -80,8 +103,8 @@ impl Default for Config {
         Self {
             client_port: 2181,
             client_port_address: None,
-            data_dir: PathBuf::from("data/coordinator"),
-            data_log_dir: PathBuf::from("data/coordinator"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            data_log_dir: PathBuf::from(DEFAULT_DATA_DIR),
             tick_time_ms: 2000,
             min_session_timeout_ms: 4000,
             max_session_timeout_ms: 40000,
@@ -111,7 +134,8 @@ pub struct ServerArgs {
     /// clientPortAddress: the address to bind (default: all).
     #[arg(long)]
     pub bind: Option<IpAddr>,
-    /// dataDir: snapshots.
+    /// dataDir: snapshots, and the transaction log unless --data-log-dir
+    /// [default: data/coordinator, under the working directory]
     #[arg(long, env = "ZOO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// dataLogDir: the transaction log (default: dataDir).
@@ -206,7 +230,12 @@ impl Config {
                     "configuration key accepted but has no effect on a single node"
                 )
             }
-            k => tracing::warn!(key = k, "unknown configuration key ignored"),
+            k => {
+                match common::suggest::closest(k, KNOWN_KEYS.iter().chain(IGNORED_KEYS).copied()) {
+                    Some(s) => tracing::warn!("unknown key {k} ignored; did you mean {s}?"),
+                    None => tracing::warn!("unknown key {k} ignored"),
+                }
+            }
         }
         Ok(())
     }
@@ -356,6 +385,55 @@ mod tests {
         );
         assert_eq!(cfg.data_log_dir, PathBuf::from("/d"));
         assert_eq!((cfg.max_client_cnxns, cfg.snap_count), (0, 10));
+    }
+
+    #[test]
+    fn server_help_names_the_default_data_dir() {
+        use clap::Args as _;
+        let mut cmd = ServerArgs::augment_args(clap::Command::new("server"));
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains(DEFAULT_DATA_DIR), "{help}");
+        assert_eq!(Config::default().data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn every_known_key_is_applied() {
+        // A key that reached the "unknown" arm would leave the default; each
+        // value here differs from it.
+        let text = KNOWN_KEYS
+            .iter()
+            .map(|k| match *k {
+                "clientPortAddress" => format!("{k}=127.0.0.2"),
+                "dataDir" | "dataLogDir" => format!("{k}=/x"),
+                "4lw.commands.whitelist" => format!("{k}=ruok"),
+                "skipACL" => format!("{k}=yes"),
+                "minSessionTimeout" => format!("{k}=4001"),
+                "maxSessionTimeout" => format!("{k}=40001"),
+                "tickTime" => format!("{k}=2001"),
+                _ => format!("{k}=4"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = load_text(&text, ServerArgs::default());
+        let d = Config::default();
+        assert_ne!(cfg.client_port, d.client_port);
+        assert_ne!(cfg.client_port_address, d.client_port_address);
+        assert_ne!(cfg.data_dir, d.data_dir);
+        assert_ne!(cfg.data_log_dir, d.data_log_dir);
+        assert_ne!(cfg.tick_time_ms, d.tick_time_ms);
+        assert_ne!(cfg.min_session_timeout_ms, d.min_session_timeout_ms);
+        assert_ne!(cfg.max_session_timeout_ms, d.max_session_timeout_ms);
+        assert_ne!(cfg.max_client_cnxns, d.max_client_cnxns);
+        assert_ne!(cfg.snap_count, d.snap_count);
+        assert_ne!(cfg.snap_retain_count, d.snap_retain_count);
+        assert_ne!(cfg.four_letter_words, d.four_letter_words);
+        assert_ne!(cfg.max_buffer, d.max_buffer);
+        assert_ne!(
+            cfg.container_check_interval_ms,
+            d.container_check_interval_ms
+        );
+        assert_ne!(cfg.skip_acl, d.skip_acl);
+        assert_eq!(KNOWN_KEYS.len(), 14, "a new key needs a line above");
     }
 
     #[test]

@@ -16,8 +16,9 @@ mod cli;
     about = "A ZooKeeper-compatible coordination service"
 )]
 struct Cli {
+    /// Client options may also come before the command.
     #[command(flatten)]
-    global: cli::Global,
+    client: cli::ClientOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,20 +31,29 @@ enum Command {
     Client(cli::Op),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // Errors end as one `error: ...` line, never a Debug dump with a
+    // backtrace (which `RUST_BACKTRACE=1` would add).
+    common::exit::report(run(Cli::parse()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => {
+            if cli.client.any() {
+                anyhow::bail!("--server, --output and --json are client options, not server ones");
+            }
             common::telemetry::init("info");
             serve(args)
         }
         Command::Client(op) => {
-            common::telemetry::init("warn");
-            cli::run(cli.global, op)
+            // The client library logs each failed connection attempt; the
+            // command reports the outcome itself, once.
+            common::telemetry::init("warn,zookeeper_client=error");
+            cli::run(cli.client, op)
         }
     }
 }
-
 fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -50,11 +50,18 @@ pub struct BrokerOpts {
     pub broker_id: Option<i32>,
     /// Extra `--override key=value` settings.
     pub overrides: Vec<(String, String)>,
+    /// Extra environment variables (`KAFKA_*` settings, as the image takes them).
+    pub env: Vec<(String, String)>,
 }
 
 impl BrokerOpts {
     pub fn with(mut self, key: &str, value: impl ToString) -> Self {
         self.overrides.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: impl ToString) -> Self {
+        self.env.push((name.to_owned(), value.to_string()));
         self
     }
 
@@ -183,6 +190,7 @@ impl KafkaBroker {
         for (k, v) in &self.opts.overrides {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         let (child, addr) = process::spawn_announcing(cmd, "kafka", &self.stderr_path())?;
         self.addr = addr;
         self.child = Some(child);

@@ -188,6 +188,45 @@ fn list_and_describe_show_exact_offsets_and_lag() {
 }
 
 #[test]
+fn list_and_describe_take_output_json_and_plain() {
+    let b = broker();
+    let addr = b.addr();
+    orders(addr);
+    admin_commit(addr, "batch", &[(0, 2), (1, 3)]);
+
+    assert_eq!(
+        ok(addr, &["group", "list", "--output", "plain"]),
+        "batch\tEmpty\t-\n"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(addr, &["group", "list", "--output", "json"])).expect("json");
+    assert_eq!(
+        listed,
+        serde_json::json!([{ "group": "batch", "state": "Empty", "protocolType": null }])
+    );
+
+    assert_eq!(
+        ok(addr, &["group", "describe", "batch", "--output", "plain"]),
+        "batch\torders\t0\t2\t5\t3\t-\t-\t-\nbatch\torders\t1\t3\t3\t0\t-\t-\t-\n"
+    );
+    let described: serde_json::Value = serde_json::from_str(&ok(
+        addr,
+        &["group", "describe", "batch", "--output", "json"],
+    ))
+    .expect("one JSON document");
+    assert_eq!(described["group"], "batch");
+    assert_eq!(described["state"], "Empty");
+    assert_eq!(
+        described["partitions"][0],
+        serde_json::json!({
+            "topic": "orders", "partition": 0, "currentOffset": 2, "logEndOffset": 5,
+            "lag": 3, "consumerId": null, "host": null, "clientId": null,
+        })
+    );
+    assert_eq!(described["partitions"][1]["lag"], 0);
+}
+
+#[test]
 fn reset_offsets_plans_commits_and_refuses_active_groups() {
     let b = broker();
     let addr = b.addr();

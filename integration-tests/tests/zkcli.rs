@@ -1,6 +1,7 @@
 //! Drives Apache's own `zkCli.sh` (Debian package `zookeeper`) with command scripts on stdin
 //! and checks its printed results: CRUD, sequential/ephemeral nodes, stat output, ACLs, auth,
-//! whoami, getEphemerals, getAllChildrenNumber and persistent watches.
+//! whoami, getEphemerals, getAllChildrenNumber, persistent watches, and that `coord` words its
+//! errors as zkCli does.
 
 use std::process::Command;
 use std::time::Duration;
@@ -249,4 +250,39 @@ ls /w",
         !out.contains("type:NodeChildrenChanged path:/w\n"),
         "recursive watch sent a child event:\n{out}"
     );
+}
+
+/// `coord`'s error for `args` without its `error: ` prefix.
+fn coord_error(server: &Coordinator, args: &[&str]) -> String {
+    let out = Command::new(integration_tests::coord_bin())
+        .args(["--server", &server.connect_string()])
+        .args(args)
+        .output()
+        .expect("run coord");
+    assert_eq!(out.status.code(), Some(1), "coord {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.trim()
+        .strip_prefix("error: ")
+        .unwrap_or_else(|| panic!("no error line: {err}"))
+        .to_owned()
+}
+
+#[test]
+fn coord_errors_read_like_zkclis() {
+    let server = Coordinator::spawn().expect("spawn server");
+    let out = zkcli(
+        &server,
+        "get /nope\ncreate /a\ncreate /a\ncreate /a/b\ndelete /a\nset -v 7 /a x\nstat /nope\ncreate /x/y",
+    );
+    // The same failures through coord, on the tree zkCli left behind.
+    let ours = [
+        coord_error(&server, &["get", "/nope"]),
+        coord_error(&server, &["create", "/a"]),
+        coord_error(&server, &["delete", "/a"]),
+        coord_error(&server, &["set", "-v", "7", "/a", "x"]),
+        coord_error(&server, &["stat", "/nope"]),
+        coord_error(&server, &["create", "/x/y"]),
+    ];
+    let lines: Vec<&str> = ours.iter().map(String::as_str).collect();
+    assert_in_order(&out, &lines);
 }

@@ -4,6 +4,7 @@
 mod consume;
 mod format;
 mod group;
+mod output;
 mod produce;
 mod topic;
 
@@ -36,10 +37,21 @@ pub(crate) struct ConnectArgs {
 
 impl ConnectArgs {
     async fn connect(&self) -> anyhow::Result<broker::client::Client> {
-        use anyhow::Context as _;
-        broker::client::Client::connect(&self.bootstrap_server)
-            .await
-            .with_context(|| format!("bootstrap from {}", self.bootstrap_server))
+        use broker::client::ClientError;
+        match broker::client::Client::connect(&self.bootstrap_server).await {
+            Ok(client) => Ok(client),
+            // These name the address already: said once is enough.
+            Err(
+                e @ (ClientError::Connect { .. }
+                | ClientError::BadAddress { .. }
+                | ClientError::Io { .. }
+                | ClientError::Closed { .. }),
+            ) => Err(e.into()),
+            Err(e) => {
+                Err(anyhow::Error::new(e)
+                    .context(format!("bootstrap from {}", self.bootstrap_server)))
+            }
+        }
     }
 }
 

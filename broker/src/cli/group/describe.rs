@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 use broker::client::{Client, ClientError, GroupDescription, TopicPartition, LATEST};
-use comfy_table::Table;
+use common::output::OutputFormat;
+use serde_json::json;
 
-use super::new_table;
+use super::output;
 
 /// One line of the table; `None` prints as `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,11 @@ struct Owner {
     client_id: String,
 }
 
-pub(super) async fn run(client: &mut Client, group: &str) -> anyhow::Result<()> {
+pub(super) async fn run(
+    client: &mut Client,
+    group: &str,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
     let description = client.describe_group(group).await?;
     if description.state == "Dead" {
         bail!("Consumer group '{group}' does not exist.");
@@ -39,11 +44,15 @@ pub(super) async fn run(client: &mut Client, group: &str) -> anyhow::Result<()> 
             log_end.insert(tp, offset);
         }
     }
-    println!("{}", state_line(&description));
-    println!(
-        "{}",
-        table(group, &rows(&description, &committed, &log_end))
-    );
+    let rows = rows(&description, &committed, &log_end);
+    match output {
+        OutputFormat::Json => println!("{}", describe_json(&description, &rows)),
+        OutputFormat::Plain => output::print(&output::rows(output, &[], &cells(group, &rows))),
+        OutputFormat::Text => {
+            println!("{}", state_line(&description));
+            println!("{}", table(group, &rows));
+        }
+    }
     Ok(())
 }
 
@@ -134,47 +143,81 @@ fn state_line(d: &GroupDescription) -> String {
     }
 }
 
-fn table(group: &str, rows: &[Row]) -> Table {
-    let mut table = new_table(&[
-        "GROUP",
-        "TOPIC",
-        "PARTITION",
-        "CURRENT-OFFSET",
-        "LOG-END-OFFSET",
-        "LAG",
-        "CONSUMER-ID",
-        "HOST",
-        "CLIENT-ID",
-    ]);
+const HEADER: [&str; 9] = [
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "CONSUMER-ID",
+    "HOST",
+    "CLIENT-ID",
+];
+
+fn table(group: &str, rows: &[Row]) -> String {
+    output::rows(OutputFormat::Text, &HEADER, &cells(group, rows))
+}
+
+/// The table's cells: `-` for what is unknown or absent.
+fn cells(group: &str, rows: &[Row]) -> Vec<Vec<String>> {
     let dash = || "-".to_owned();
     let num = |n: Option<i64>| n.map_or_else(dash, |n| n.to_string());
-    for r in rows {
-        let (topic, partition) = r
-            .partition
-            .as_ref()
-            .map_or_else(|| (dash(), dash()), |(t, p)| (t.clone(), p.to_string()));
-        let (consumer, host, client) = r.member.as_ref().map_or_else(
-            || (dash(), dash(), dash()),
-            |o| (o.consumer_id.clone(), o.host.clone(), o.client_id.clone()),
-        );
-        table.add_row(vec![
-            group.to_owned(),
-            topic,
-            partition,
-            num(r.current),
-            num(r.log_end),
-            num(lag(r.current, r.log_end)),
-            consumer,
-            host,
-            client,
-        ]);
-    }
-    table
+    rows.iter()
+        .map(|r| {
+            let (topic, partition) = r
+                .partition
+                .as_ref()
+                .map_or_else(|| (dash(), dash()), |(t, p)| (t.clone(), p.to_string()));
+            let (consumer, host, client) = r.member.as_ref().map_or_else(
+                || (dash(), dash(), dash()),
+                |o| (o.consumer_id.clone(), o.host.clone(), o.client_id.clone()),
+            );
+            vec![
+                group.to_owned(),
+                topic,
+                partition,
+                num(r.current),
+                num(r.log_end),
+                num(lag(r.current, r.log_end)),
+                consumer,
+                host,
+                client,
+            ]
+        })
+        .collect()
+}
+
+/// The group and its rows as one JSON object; unknown values are null.
+fn describe_json(d: &GroupDescription, rows: &[Row]) -> serde_json::Value {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "topic": r.partition.as_ref().map(|(t, _)| t),
+                "partition": r.partition.as_ref().map(|(_, p)| p),
+                "currentOffset": r.current,
+                "logEndOffset": r.log_end,
+                "lag": lag(r.current, r.log_end),
+                "consumerId": r.member.as_ref().map(|o| &o.consumer_id),
+                "host": r.member.as_ref().map(|o| &o.host),
+                "clientId": r.member.as_ref().map(|o| &o.client_id),
+            })
+        })
+        .collect();
+    json!({
+        "group": d.group_id,
+        "state": d.state,
+        "protocolType": d.protocol_type,
+        "protocol": d.protocol,
+        "coordinator": d.coordinator,
+        "members": d.members.len(),
+        "partitions": rows,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::cells;
     use super::*;
     use broker::client::MemberDescription;
 
@@ -221,7 +264,16 @@ mod tests {
         // t-1 assigned but never committed; u-0 committed but owned by nobody.
         let committed = BTreeMap::from([(tp("t", 0), 4), (tp("u", 0), 1)]);
         let log_end = BTreeMap::from([(tp("t", 0), 10), (tp("t", 1), 5)]);
-        let got = cells(&table("g", &rows(&d, &committed, &log_end)));
+        let got = super::super::cells(&table("g", &rows(&d, &committed, &log_end)));
+        assert_eq!(got, cells("g", &rows(&d, &committed, &log_end)));
+        let json = describe_json(&d, &rows(&d, &committed, &log_end));
+        assert_eq!(json["partitions"][0]["lag"], 6);
+        assert_eq!(
+            json["partitions"][1]["currentOffset"],
+            serde_json::Value::Null
+        );
+        assert_eq!(json["partitions"][3]["consumerId"], "m2");
+        assert_eq!(json["members"], 2);
         let want = [
             [
                 "g",

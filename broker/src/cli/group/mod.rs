@@ -6,9 +6,9 @@ mod reset;
 
 use anyhow::{bail, Context as _};
 use broker::client::{Client, ClientError, GroupListing, ResponseError, TopicPartition};
-use comfy_table::Table;
+use common::output::OutputFormat;
 
-use super::{new_table, ConnectArgs};
+use super::{output, ConnectArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct GroupArgs {
@@ -21,9 +21,19 @@ pub struct GroupArgs {
 #[derive(clap::Subcommand, Debug)]
 enum GroupAction {
     /// List every group with its state and protocol type.
-    List,
+    List {
+        /// text: a table; json: an array of groups; plain: group, state and
+        /// protocol type, tab-separated, one group per line.
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
     /// Show a group's state, members, assignments, committed offsets, log end and lag.
-    Describe { group: String },
+    Describe {
+        group: String,
+        /// text: a state line and a table; json: one object; plain: the table's rows.
+        #[arg(long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
     /// Delete groups and their committed offsets; a group must have no members.
     Delete {
         #[arg(required = true)]
@@ -36,8 +46,21 @@ enum GroupAction {
 pub(super) async fn run(args: GroupArgs) -> anyhow::Result<()> {
     let mut client = args.conn.connect().await?;
     match args.action {
-        GroupAction::List => println!("{}", list_table(&client.list_groups().await?)),
-        GroupAction::Describe { group } => describe::run(&mut client, &group).await?,
+        GroupAction::List { output } => {
+            let groups = client.list_groups().await?;
+            if output == OutputFormat::Json {
+                println!("{}", list_json(&groups));
+            } else {
+                output::print(&output::rows(
+                    output,
+                    &["GROUP", "STATE", "PROTOCOL-TYPE"],
+                    &list_rows(&groups),
+                ));
+            }
+        }
+        GroupAction::Describe { group, output } => {
+            describe::run(&mut client, &group, output).await?
+        }
         GroupAction::Delete { groups } => {
             for group in &groups {
                 client
@@ -73,19 +96,34 @@ fn quoted(groups: &[String]) -> String {
         .join(", ")
 }
 
-fn list_table(groups: &[GroupListing]) -> Table {
-    let mut table = new_table(&["GROUP", "STATE", "PROTOCOL-TYPE"]);
-    for g in groups {
-        // ListGroups before v4 carries no state.
-        let state = if g.state.is_empty() { "-" } else { &g.state };
-        let protocol_type = if g.protocol_type.is_empty() {
-            "-"
+fn list_rows(groups: &[GroupListing]) -> Vec<Vec<String>> {
+    // ListGroups before v4 carries no state.
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
         } else {
-            &g.protocol_type
-        };
-        table.add_row(vec![g.group_id.as_str(), state, protocol_type]);
-    }
-    table
+            s.to_owned()
+        }
+    };
+    groups
+        .iter()
+        .map(|g| vec![g.group_id.clone(), dash(&g.state), dash(&g.protocol_type)])
+        .collect()
+}
+
+/// Unknown state or protocol type (old brokers) are null, not `-`.
+fn list_json(groups: &[GroupListing]) -> serde_json::Value {
+    let or_null = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "group": g.group_id,
+                "state": or_null(&g.state),
+                "protocolType": or_null(&g.protocol_type),
+            })
+        })
+        .collect()
 }
 
 /// The partitions of `topic`, from Metadata (failing if it does not exist).
@@ -106,9 +144,8 @@ async fn partitions_of(client: &mut Client, topic: &str) -> anyhow::Result<Vec<T
 
 /// The cells of a table's data rows, for tests: each line split at the column borders.
 #[cfg(test)]
-fn cells(table: &Table) -> Vec<Vec<String>> {
+fn cells(table: &str) -> Vec<Vec<String>> {
     table
-        .to_string()
         .lines()
         .filter(|l| l.contains('┆'))
         .skip(1)
@@ -143,9 +180,12 @@ mod tests {
             },
         ];
         assert_eq!(
-            cells(&list_table(&groups)),
+            list_rows(&groups),
             [["g1", "Stable", "consumer"], ["g2", "-", "-"]]
         );
+        let json = list_json(&groups);
+        assert_eq!(json[0]["state"], "Stable");
+        assert_eq!(json[1]["protocolType"], serde_json::Value::Null);
     }
 
     #[test]

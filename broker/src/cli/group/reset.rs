@@ -10,7 +10,8 @@ use broker::client::{Client, TopicPartition, EARLIEST, LATEST};
 use comfy_table::Table;
 
 use super::datetime::parse_datetime;
-use super::{new_table, partitions_of};
+use super::partitions_of;
+use crate::cli::new_table;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ResetArgs {
@@ -350,7 +351,7 @@ mod tests {
             (("t".to_owned(), 1), (None, 7)),
         ]);
         assert_eq!(
-            cells(&plan_table("g", &plan)),
+            cells(&plan_table("g", &plan).to_string()),
             [["g", "t", "0", "3", "0"], ["g", "t", "1", "-", "7"]]
         );
     }
