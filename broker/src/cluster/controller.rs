@@ -221,11 +221,21 @@ impl Controller {
             (-1, s.isr.clone())
         };
         let isr = if isr.is_empty() { s.isr.clone() } else { isr };
+        // The leader epoch moves only with the leader (as KRaft from
+        // metadata version 3.6 on): an ISR-only change is fenced by the
+        // znode version alone, Kafka's partition epoch. A bump there would
+        // tell the leader, its followers and its pending acks=all produces
+        // that leadership moved when it did not.
+        let leader_epoch = if leader == s.leader {
+            s.leader_epoch
+        } else {
+            s.leader_epoch + 1
+        };
         Some(PartitionStateZnode {
             controller_epoch: self.epoch,
             leader,
             version: 1,
-            leader_epoch: s.leader_epoch + 1,
+            leader_epoch,
             isr,
             leader_recovery_state: None,
         })
@@ -468,6 +478,59 @@ mod tests {
             .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (1, vec![1, 2]));
+    }
+
+    #[test]
+    fn isr_only_change_keeps_the_leader_epoch() {
+        // A dead follower leaves the ISR: same leader, same leader epoch;
+        // the write is fenced by the znode version (the partition epoch).
+        let live = BTreeSet::from([1, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .expect("change");
+        assert_eq!((next.leader, next.isr), (1, vec![1, 3]));
+        assert_eq!(next.leader_epoch, 4);
+        assert_eq!(next.controller_epoch, 2);
+        // Every follower gone: the leader stays alone, still epoch 4.
+        let alone = BTreeSet::from([1]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &alone, false)
+            .expect("change");
+        assert_eq!((next.leader, next.isr, next.leader_epoch), (1, vec![1], 4));
+    }
+
+    #[test]
+    fn every_leader_change_bumps_the_leader_epoch() {
+        // Failover to the next ISR member.
+        let live = BTreeSet::from([2, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .expect("failover");
+        assert_eq!((next.leader, next.leader_epoch), (2, 5));
+        // Going leaderless, and a returning ISR member leading again.
+        let none = BTreeSet::from([3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1]), &none, false)
+            .expect("leaderless");
+        assert_eq!((next.leader, next.leader_epoch), (-1, 5));
+        let back = BTreeSet::from([1, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false)
+            .expect("back");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
+        // Preferred-leader election, and an unclean one.
+        let mut c = ctl();
+        c.policy.preferred = true;
+        let all = BTreeSet::from([1, 2, 3]);
+        let next = c
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &all, true)
+            .expect("preferred");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
+        c.policy.unclean = true;
+        let next = c
+            .next_state(&[1, 3], &state(1, &[1]), &BTreeSet::from([3]), false)
+            .expect("unclean");
+        assert_eq!((next.leader, next.leader_epoch), (3, 5));
     }
 
     #[test]
