@@ -107,8 +107,11 @@ impl ReplicaSet {
     /// The replica set of broker `me` for a partition in `state`.
     pub fn new(me: i32, replicas: Vec<i32>, state: &PartitionState, now_ms: i64) -> ReplicaSet {
         let set = ReplicaSet {
+            // No leader yet (-1, not the default 0: broker 0 is real), so
+            // the first state ends no epoch of ours.
             inner: Mutex::new(Inner {
                 me,
+                leader: -1,
                 ..Inner::default()
             }),
             appended: watch::Sender::new(0),
@@ -494,5 +497,13 @@ mod tests {
         // A batch stamped with an epoch this broker never led here fails.
         assert_eq!(set.acks_all(5, 0, || 100, 1), AckState::LeaderMoved);
         assert_eq!(set.acks_all(3, 0, || 100, 1), AckState::LeaderMoved);
+    }
+
+    #[test]
+    fn broker_zero_starts_with_no_ended_epoch() {
+        // Broker id 0 leading epoch 2 from its first image: nothing ended.
+        let set = ReplicaSet::new(0, vec![0, 1], &state(0, 2, &[0, 1]), 0);
+        assert_eq!(set.acks_all(0, 0, || 5, 1), AckState::LeaderMoved);
+        assert_eq!(set.acks_all(2, 0, || 5, 1), AckState::Replicated);
     }
 }
