@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, MultiWriteResult};
 
+use super::bounce::Bounces;
 use super::image::{self, MetadataImage, PartitionState};
 use super::znode::{self, ControllerZnode, PartitionStateZnode};
 
@@ -18,6 +19,8 @@ pub struct Controller {
     /// The fencing token: `/controller_epoch`'s version after our bump.
     epoch_zk_version: i32,
     policy: ElectionPolicy,
+    /// Leaders that restarted or re-registered between two images.
+    bounces: Bounces,
 }
 
 /// Kafka's election switches.
@@ -124,6 +127,7 @@ impl Controller {
                     epoch: epoch + 1,
                     epoch_zk_version,
                     policy,
+                    bounces: Bounces::default(),
                 }))
             }
             Err(e) => match ZkError::from(e) {
@@ -145,6 +149,7 @@ impl Controller {
         preferred: bool,
     ) -> Result<(), ControllerError> {
         let live: BTreeSet<i32> = img.brokers.keys().copied().collect();
+        self.bounces.note(img);
         for marker in image::children(client, znode::DELETE_TOPICS).await? {
             self.delete_topic(client, &marker).await?;
         }
@@ -167,7 +172,9 @@ impl Controller {
                         }
                     }
                     Some(state) => {
-                        if let Some(next) = self.next_state(&part.replicas, state, &live, preferred)
+                        let bounced = self.bounces.pending(&topic.name, p, state);
+                        if let Some(next) =
+                            self.next_state(&part.replicas, state, &live, preferred, bounced)
                         {
                             self.write_state(client, &topic.name, p, &next, Some(state.zk_version))
                                 .await?;
@@ -184,16 +191,19 @@ impl Controller {
 
     /// The state a partition should move to given the live brokers, if any
     /// change is due: Kafka's offline-partition election, OfflineReplica
-    /// ISR removal, and preferred-leader election.
+    /// ISR removal, and preferred-leader election. A `leader_bounced`
+    /// (restarted or re-registered) leader is replaced by another live ISR
+    /// member if there is one, else elected again, in a new leader epoch.
     fn next_state(
         &self,
         replicas: &[i32],
         s: &PartitionState,
         live: &BTreeSet<i32>,
         check_preferred: bool,
+        leader_bounced: bool,
     ) -> Option<PartitionStateZnode> {
         let live_isr: Vec<i32> = s.isr.iter().copied().filter(|b| live.contains(b)).collect();
-        let leader_ok = s.leader >= 0 && live.contains(&s.leader);
+        let leader_ok = s.leader >= 0 && live.contains(&s.leader) && !leader_bounced;
         let preferred = replicas.first().copied().filter(|p| {
             check_preferred && self.policy.preferred && *p != s.leader && live_isr.contains(p)
         });
@@ -204,7 +214,11 @@ impl Controller {
             (p, live_isr)
         } else if leader_ok {
             (s.leader, live_isr)
-        } else if let Some(&l) = replicas.iter().find(|r| live_isr.contains(r)) {
+        } else if let Some(&l) = replicas
+            .iter()
+            .find(|r| live_isr.contains(r) && **r != s.leader)
+            .or_else(|| live_isr.contains(&s.leader).then_some(&s.leader))
+        {
             (l, live_isr)
         } else if let Some(&l) = replicas
             .iter()
@@ -226,7 +240,7 @@ impl Controller {
         // znode version alone, Kafka's partition epoch. A bump there would
         // tell the leader, its followers and its pending acks=all produces
         // that leadership moved when it did not.
-        let leader_epoch = if leader == s.leader {
+        let leader_epoch = if leader == s.leader && !leader_bounced {
             s.leader_epoch
         } else {
             s.leader_epoch + 1
@@ -414,6 +428,7 @@ mod tests {
                 preferred: false,
                 preferred_check_interval: std::time::Duration::from_secs(300),
             },
+            bounces: Bounces::default(),
         }
     }
 
@@ -423,16 +438,16 @@ mod tests {
         c.policy.preferred = true;
         let live = BTreeSet::from([1, 2, 3]);
         let next = c
-            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live, true)
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live, true, false)
             .expect("move back");
         // Only at the periodic check.
         assert!(c
-            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live, false)
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &live, false, false)
             .is_none());
         assert_eq!(next.leader, 1);
         // Not in the ISR yet: leadership stays.
         assert!(c
-            .next_state(&[1, 2, 3], &state(2, &[2, 3]), &live, true)
+            .next_state(&[1, 2, 3], &state(2, &[2, 3]), &live, true, false)
             .is_none());
     }
 
@@ -441,12 +456,12 @@ mod tests {
         let mut c = ctl();
         let live = BTreeSet::from([3]);
         let clean = c
-            .next_state(&[1, 3], &state(1, &[1]), &live, false)
+            .next_state(&[1, 3], &state(1, &[1]), &live, false, false)
             .expect("leaderless");
         assert_eq!(clean.leader, -1);
         c.policy.unclean = true;
         let unclean = c
-            .next_state(&[1, 3], &state(1, &[1]), &live, false)
+            .next_state(&[1, 3], &state(1, &[1]), &live, false, false)
             .expect("elect");
         assert_eq!((unclean.leader, unclean.isr), (3, vec![3]));
     }
@@ -455,7 +470,7 @@ mod tests {
     fn healthy_partition_needs_nothing() {
         let live = BTreeSet::from([1, 2, 3]);
         assert!(ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false, false)
             .is_none());
     }
 
@@ -463,7 +478,7 @@ mod tests {
     fn dead_leader_is_replaced_from_the_isr_in_assignment_order() {
         let live = BTreeSet::from([2, 3]);
         let next = ctl()
-            .next_state(&[1, 3, 2], &state(1, &[1, 2, 3]), &live, false)
+            .next_state(&[1, 3, 2], &state(1, &[1, 2, 3]), &live, false, false)
             .expect("change");
         assert_eq!(next.leader, 3);
         assert_eq!(next.isr, vec![2, 3]);
@@ -475,7 +490,7 @@ mod tests {
     fn dead_follower_leaves_the_isr() {
         let live = BTreeSet::from([1, 2]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (1, vec![1, 2]));
     }
@@ -486,7 +501,7 @@ mod tests {
         // the write is fenced by the znode version (the partition epoch).
         let live = BTreeSet::from([1, 3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (1, vec![1, 3]));
         assert_eq!(next.leader_epoch, 4);
@@ -494,9 +509,26 @@ mod tests {
         // Every follower gone: the leader stays alone, still epoch 4.
         let alone = BTreeSet::from([1]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &alone, false)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &alone, false, false)
             .expect("change");
         assert_eq!((next.leader, next.isr, next.leader_epoch), (1, vec![1], 4));
+    }
+
+    #[test]
+    fn a_bounced_leader_gets_a_new_leader_epoch() {
+        let live = BTreeSet::from([1, 2, 3]);
+        // Another ISR member takes over, as Kafka moves leadership off a
+        // bounced broker.
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false, true)
+            .expect("election");
+        assert_eq!((next.leader, next.leader_epoch), (2, 5));
+        assert_eq!(next.isr, vec![1, 2, 3]);
+        // Alone in the ISR it leads again, in a new epoch.
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1]), &live, false, true)
+            .expect("re-election");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
     }
 
     #[test]
@@ -504,18 +536,18 @@ mod tests {
         // Failover to the next ISR member.
         let live = BTreeSet::from([2, 3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false, false)
             .expect("failover");
         assert_eq!((next.leader, next.leader_epoch), (2, 5));
         // Going leaderless, and a returning ISR member leading again.
         let none = BTreeSet::from([3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1]), &none, false)
+            .next_state(&[1, 2, 3], &state(1, &[1]), &none, false, false)
             .expect("leaderless");
         assert_eq!((next.leader, next.leader_epoch), (-1, 5));
         let back = BTreeSet::from([1, 3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false)
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false, false)
             .expect("back");
         assert_eq!((next.leader, next.leader_epoch), (1, 5));
         // Preferred-leader election, and an unclean one.
@@ -523,12 +555,12 @@ mod tests {
         c.policy.preferred = true;
         let all = BTreeSet::from([1, 2, 3]);
         let next = c
-            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &all, true)
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &all, true, false)
             .expect("preferred");
         assert_eq!((next.leader, next.leader_epoch), (1, 5));
         c.policy.unclean = true;
         let next = c
-            .next_state(&[1, 3], &state(1, &[1]), &BTreeSet::from([3]), false)
+            .next_state(&[1, 3], &state(1, &[1]), &BTreeSet::from([3]), false, false)
             .expect("unclean");
         assert_eq!((next.leader, next.leader_epoch), (3, 5));
     }
@@ -537,16 +569,16 @@ mod tests {
     fn no_live_isr_member_means_no_leader_and_the_last_isr_is_kept() {
         let live = BTreeSet::from([3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(1, &[1]), &live, false)
+            .next_state(&[1, 2, 3], &state(1, &[1]), &live, false, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (-1, vec![1]));
         // Already leaderless: nothing more to write until a member returns.
         assert!(ctl()
-            .next_state(&[1, 2, 3], &state(-1, &[1]), &live, false)
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &live, false, false)
             .is_none());
         let back = BTreeSet::from([1, 3]);
         let next = ctl()
-            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false)
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false, false)
             .expect("change");
         assert_eq!(next.leader, 1);
     }

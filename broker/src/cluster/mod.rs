@@ -4,6 +4,7 @@
 //! deletion, partitions, configs, producer id blocks) as Kafka's
 //! `AdminZkClient` does.
 
+mod bounce;
 mod controller;
 pub mod image;
 pub mod offsets;
