@@ -6,7 +6,9 @@
       produced AND "STOP" was read on stdin; then flushes and writes every
       ACKNOWLEDGED message to <ack-file> as "<partition> <offset> <value>".
       Prints "PROGRESS <acked> <epoch-ms>" every 5000 acks, every delivery
-      error, per partition the longest time without an acknowledgement
+      error, "ACKED partition=<p> at=<epoch-ms>" for an acknowledgement at
+      most every 500 ms per partition (so the first one after a gap at
+      once), per partition the longest time without an acknowledgement
       ("GAP partition=<p> ms=<gap> from=<epoch-ms> to=<epoch-ms>"), and
       "OK produced=... acked=... failed=...".
 
@@ -65,6 +67,7 @@ def produce(min_count):
     acks = []
     failed = []
     last_ack = {}
+    shown = {}
     gaps = {}
 
     def on_delivery(err, msg):
@@ -79,6 +82,9 @@ def produce(min_count):
         prev = last_ack.get(p)
         if prev is not None and t - prev > gaps.get(p, (0, 0, 0))[0]:
             gaps[p] = (t - prev, prev, t)
+        if t - shown.get(p, 0) >= 500:
+            shown[p] = t
+            log("ACKED partition=%d at=%d" % (p, t))
         last_ack[p] = t
         if len(acks) % 5000 == 0:
             log("PROGRESS %d %d" % (len(acks), t))
@@ -90,7 +96,9 @@ def produce(min_count):
         if time.monotonic() > deadline:
             fail("not done after 900 s (produced %d, acked %d, failed %d, stop %s)"
                  % (n, len(acks), len(failed), stop.is_set()))
-        if n >= min_count or n - len(acks) - len(failed) >= 20000:
+        # Keeps producing until STOP too: every round of the chaos has
+        # traffic to disrupt.
+        if n - len(acks) - len(failed) >= 20000:
             producer.poll(0.05)
             continue
         try:
