@@ -1,6 +1,7 @@
 //! The partitions this broker hosts, kept in step with the metadata image:
 //! a log is opened (or created) for every partition assigned here, its
-//! leadership and leader epoch follow the partition state, and logs of
+//! leadership and leader epoch follow the partition state (an ISR-only
+//! change keeps the leader epoch, so it restarts nothing), and logs of
 //! deleted topics are removed. Handlers look partitions up without locks
 //! held across I/O, and wait on the *applied* image: once a topic shows
 //! there with a leader here, its log is open and takes writes.
@@ -44,12 +45,8 @@ impl Replica {
     /// After a leader append or a follower fetch: wake replica fetches and
     /// move the high watermark forward to what the whole ISR has.
     pub fn advance(&self) {
-        let leo = self.log.log_end_offset();
-        self.repl.notify_appended(leo);
-        let hw = self.repl.high_watermark(self.me, leo);
-        if hw > self.log.high_watermark() {
-            self.log.set_high_watermark(hw);
-        }
+        self.repl.notify_appended(self.log.log_end_offset());
+        self.repl.advance_high_watermark(&self.log);
     }
 
     /// Starts, keeps or stops the follower fetcher for the current role.
@@ -193,7 +190,8 @@ impl Replicas {
                     if *r.log.config() != config {
                         r.log.set_config(config);
                     }
-                    r.repl.update(w.replicas.clone(), &w.state, now);
+                    r.repl
+                        .update(w.replicas.clone(), &w.state, now, || r.log.high_watermark());
                     r.clone()
                 }
                 None => {
@@ -205,7 +203,7 @@ impl Replicas {
                         Ok(Ok(log)) => Arc::new(Replica {
                             log,
                             me,
-                            repl: ReplicaSet::new(w.replicas.clone(), &w.state, now),
+                            repl: ReplicaSet::new(me, w.replicas.clone(), &w.state, now),
                             leader: AtomicBool::new(false),
                             leader_epoch: AtomicI32::new(epoch),
                             fetcher: Mutex::new(None),

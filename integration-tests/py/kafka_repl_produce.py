@@ -6,16 +6,21 @@
       produced AND "STOP" was read on stdin; then flushes and writes every
       ACKNOWLEDGED message to <ack-file> as "<partition> <offset> <value>".
       Prints "PROGRESS <acked> <epoch-ms>" every 5000 acks, every delivery
-      error, per partition the longest time without an acknowledgement
+      error, "ACKED partition=<p> at=<epoch-ms>" for an acknowledgement at
+      most every 500 ms per partition (so the first one after a gap at
+      once), per partition the longest time without an acknowledgement
       ("GAP partition=<p> ms=<gap> from=<epoch-ms> to=<epoch-ms>"), and
       "OK produced=... acked=... failed=...".
 
   kafka_repl_produce.py verify <bootstrap> <topic> <ack-file> <partitions>
       Consumes every partition from the beginning to its high watermark and
-      checks: each acknowledged message is at its acknowledged offset, and in
-      each partition the "m-<n>" values are strictly increasing (per-partition
-      order kept, no duplicates: the producer is idempotent). Other values
-      (the test's probes, "probe-...") are skipped.
+      checks: every acknowledgement carries an offset (librdkafka reports
+      none when the broker failed a batch it had written and a later batch
+      succeeded, or answered DUPLICATE_SEQUENCE_NUMBER), each acknowledged
+      message is at its acknowledged offset, and in each partition the
+      "m-<n>" values are strictly increasing (per-partition order kept, no
+      duplicates: the producer is idempotent). Other values (the test's
+      probes, "probe-...") are skipped.
 """
 
 import sys
@@ -62,6 +67,7 @@ def produce(min_count):
     acks = []
     failed = []
     last_ack = {}
+    shown = {}
     gaps = {}
 
     def on_delivery(err, msg):
@@ -76,6 +82,9 @@ def produce(min_count):
         prev = last_ack.get(p)
         if prev is not None and t - prev > gaps.get(p, (0, 0, 0))[0]:
             gaps[p] = (t - prev, prev, t)
+        if t - shown.get(p, 0) >= 500:
+            shown[p] = t
+            log("ACKED partition=%d at=%d" % (p, t))
         last_ack[p] = t
         if len(acks) % 5000 == 0:
             log("PROGRESS %d %d" % (len(acks), t))
@@ -87,7 +96,9 @@ def produce(min_count):
         if time.monotonic() > deadline:
             fail("not done after 900 s (produced %d, acked %d, failed %d, stop %s)"
                  % (n, len(acks), len(failed), stop.is_set()))
-        if n >= min_count or n - len(acks) - len(failed) >= 20000:
+        # Keeps producing until STOP too: every round of the chaos has
+        # traffic to disrupt.
+        if n - len(acks) - len(failed) >= 20000:
             producer.poll(0.05)
             continue
         try:
@@ -104,9 +115,10 @@ def produce(min_count):
         fail("%d messages still undecided after flush(300)" % left)
     with open(ack_file, "w") as f:
         for p, off, v in acks:
-            # librdkafka reports some deliveries without an offset (None): a
-            # retried batch it concluded was already written. Written as -1;
-            # verify() checks those by partition and value.
+            # A delivery without an offset (None) is written as -1, and
+            # verify() fails on it: librdkafka reports one only when the
+            # broker answered a batch it had written with an error (or
+            # DUPLICATE_SEQUENCE_NUMBER) and acknowledged a later one.
             f.write("%d %d %s\n" % (p, -1 if off is None else off, v))
     for p in sorted(gaps):
         g, a, b = gaps[p]
@@ -160,8 +172,11 @@ def verify():
     values = {(p, v) for (p, _), v in stored.items()}
     lost = [(p, off, v, stored.get((p, off))) for p, off, v in acks
             if (stored.get((p, off)) != v if off >= 0 else (p, v) not in values)]
-    unknown = sum(1 for _, off, _ in acks if off < 0)
-    log("acknowledged without an offset (checked by value): %d" % unknown)
+    unknown = [(p, v.decode()) for p, off, v in acks if off < 0]
+    log("acknowledged without an offset: %d" % len(unknown))
+    if unknown:
+        problems.append("%d of %d deliveries were acknowledged without an offset (partition, "
+                        "value; first 10): %s" % (len(unknown), len(acks), unknown[:10]))
     if lost:
         problems.append("%d of %d acknowledged messages are not at their acknowledged offset "
                         "(partition, offset, acked value, stored value; first 10): %s"

@@ -1,8 +1,10 @@
 //! Replication across brokers sharing one coordinator: acks=all messages
-//! survive repeated SIGKILLs of partition leaders, a lone survivor keeps
-//! taking writes and the ISR refills when the others return, unclean leader
-//! election stays off, and a replica with a divergent tail is truncated to
-//! the new leader's log.
+//! survive repeated SIGKILLs of partition leaders (every acknowledgement
+//! with its offset), an ISR-only change keeps the leader epoch and lets a
+//! pending acks=all produce complete, a lone survivor keeps taking writes
+//! and the ISR refills when the others return, unclean leader election
+//! stays off, and a replica with a divergent tail is truncated to the new
+//! leader's log.
 //!
 //! Timings (`[t+ms]` lines on stderr, run with `--no-capture` to see them)
 //! break a failover into: coordinator session expiry of the killed broker,
@@ -183,10 +185,22 @@ fn produce(
     acks: i16,
     values: &[&[u8]],
 ) -> anyhow::Result<(i16, i64)> {
+    produce_within(addr, topic, p, acks, values, 5000)
+}
+
+/// [`produce`] with the request's own timeout (how long acks=all may wait).
+fn produce_within(
+    addr: SocketAddr,
+    topic: &str,
+    p: i32,
+    acks: i16,
+    values: &[&[u8]],
+    timeout_ms: i32,
+) -> anyhow::Result<(i16, i64)> {
     let mut c = KafkaConn::connect(addr)?;
     let req = kafka_raw::produce_request(topic, p, kafka_raw::simple_batch(values)?)
         .with_acks(acks)
-        .with_timeout_ms(5000);
+        .with_timeout_ms(timeout_ms);
     let resp: ProduceResponse = c.send(7, &req)?;
     let part = resp
         .responses
@@ -316,6 +330,20 @@ fn message_count() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000)
+}
+
+/// Whether producer output line `l` is an `ACKED` of partition `p` at or
+/// after `since` (epoch ms).
+fn acked_since(l: &str, p: i32, since: i64) -> bool {
+    let Some(rest) = l.strip_prefix("ACKED ") else {
+        return false;
+    };
+    let field = |name: &str| {
+        rest.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    field("partition=") == Some(i64::from(p)) && field("at=").is_some_and(|at| at >= since)
 }
 
 #[test]
@@ -483,6 +511,19 @@ fn acks_all_survives_repeated_leader_kills() {
             tails(&bs.iter().collect::<Vec<_>>())
         );
         assert!(!producer.exited(), "producer died:\n{}", producer.output());
+        // The next round starts once the producer had an acknowledgement
+        // on every partition since the victim was back, so one gap spans
+        // one round's disruption, not several whose short gaps between
+        // them the client had no time to use.
+        let back_at = kafka_raw::now_ms();
+        let t2 = Instant::now();
+        let resumed = wait_until(Duration::from_secs(30), || {
+            (0..P).all(|p| producer.has(|l| acked_since(l, p, back_at)))
+        });
+        clock.log(format!(
+            "round {round}: producer acknowledged on every partition again={resumed} after {:?}",
+            t2.elapsed()
+        ));
     }
 
     clock.log("chaos over, telling the producer to stop");
@@ -530,9 +571,18 @@ fn acks_all_survives_repeated_leader_kills() {
         zkc.states(topic, P),
         tails(&bs.iter().collect::<Vec<_>>())
     );
+    // Every acknowledgement names its offset: the brokers never answer an
+    // error for a batch they wrote while acknowledging a later one (which
+    // librdkafka reports as delivered without an offset), because an ISR
+    // change keeps the leader epoch and pending acks=all waits with it.
+    assert!(
+        vout.contains("acknowledged without an offset: 0\n"),
+        "deliveries without an offset:\n{vout}"
+    );
     // Availability: a partition goes without acknowledgements for about one
-    // failover (session expiry + election + metadata refresh), two if the
-    // next round kills its new leader right away; never for the producer's
+    // failover (session expiry + election + metadata refresh) or one
+    // follower's removal from the ISR (rounds wait for the producer to
+    // resume everywhere, so they do not add up); never for the producer's
     // whole request timeout (15 s), which means a produce request hung.
     let worst: Vec<&str> = out
         .lines()
@@ -549,6 +599,92 @@ fn acks_all_survives_repeated_leader_kills() {
         worst.is_empty(),
         "partitions went more than 12 s without an acks=all acknowledgement (a produce request \
          answered only at the client's 15 s request timeout): {worst:?}; rounds: {report:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 1b. An ISR-only change keeps the leader epoch and a pending acks=all.
+
+#[test]
+fn isr_only_change_keeps_the_leader_epoch_and_a_pending_acks_all() {
+    let clock = Clock::new();
+    let coord = coordinator();
+    let zkc = Zk::connect(coord.addr());
+    // Followers may lag far longer than a session lasts, so it is the
+    // controller (when the killed follower's registration goes) that takes
+    // it out of the ISR, not the leader.
+    let lag = [("replica.lag.time.max.ms", "60000")];
+    let mut bs: Vec<KafkaBroker> = (1..=3).map(|id| repl_broker(&coord, id, &lag)).collect();
+    for b in &bs {
+        wait_brokers(b.addr(), &[1, 2, 3]);
+    }
+    let topic = "isr-only";
+    let mut c = KafkaConn::connect(bs[0].addr()).expect("connect");
+    let (code, msg) = kafka_raw::create_topic(&mut c, topic, 1, 3, &[("min.insync.replicas", "2")])
+        .expect("CreateTopics");
+    assert_eq!(code, 0, "CreateTopics {topic}: {msg:?}");
+    let mut st = None;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            st = zkc.state(topic, 0);
+            matches!(&st, Some((l, _, isr)) if *l > 0 && isr == &[1, 2, 3])
+        }),
+        "{st:?}"
+    );
+    let (leader, epoch, _) = st.clone().expect("partition state");
+    let lead = bs[(leader - 1) as usize].addr();
+    kafka_raw::wait_leader(lead, topic, 0).expect("leader serves");
+    for i in 0..5 {
+        let v = format!("all-{i}");
+        assert_eq!(
+            produce(lead, topic, 0, -1, &[v.as_bytes()]).expect("produce"),
+            (0, i)
+        );
+    }
+    // Kill a follower: the leader's high watermark stops until the
+    // controller drops it from the ISR (session expiry), and a produce
+    // sent meanwhile waits for that.
+    let victim = (1..=3).find(|b| *b != leader).expect("a follower");
+    bs[(victim - 1) as usize].kill9().expect("kill -9 follower");
+    let t0 = Instant::now();
+    let pending = thread::spawn(move || {
+        produce_within(lead, "isr-only", 0, -1, &[b"during-isr-change"], 20_000)
+    });
+    let shrunk = wait_until(Duration::from_secs(30), || {
+        st = zkc.state(topic, 0);
+        matches!(&st, Some((_, _, isr)) if !isr.contains(&victim))
+    });
+    let answer = pending.join().expect("produce thread");
+    clock.log(format!(
+        "follower {victim} killed; ISR without it={shrunk} ({st:?}); pending acks=all answered {answer:?} after {:?}",
+        t0.elapsed()
+    ));
+    assert!(
+        shrunk,
+        "{st:?}
+{}",
+        tails(&bs.iter().collect::<Vec<_>>())
+    );
+    let mut isr = vec![1, 2, 3];
+    isr.retain(|b| *b != victim);
+    assert_eq!(
+        st,
+        Some((leader, epoch, isr)),
+        "the ISR-only change must keep the leader and its leader epoch"
+    );
+    assert_eq!(
+        answer.expect("produce"),
+        (0, 5),
+        "the acks=all produce pending across the ISR change completes with its offset"
+    );
+    // The leader epoch the leader serves is the same one.
+    let md = md_states(lead, topic);
+    assert_eq!(md.first().map(|m| m.1), Some(leader), "{md:?}");
+    let (code, hw, recs) = fetch_all(lead, topic, 0);
+    assert_eq!((code, hw), (0, 6));
+    assert_eq!(
+        values(&recs).last(),
+        Some(&(5, "during-isr-change".to_owned()))
     );
 }
 

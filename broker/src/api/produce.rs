@@ -11,6 +11,7 @@ use kafka_protocol::ResponseError;
 
 use super::valid_topic_name;
 use crate::replicas::Replica;
+use crate::replication::AckState;
 use crate::server::Broker;
 
 pub async fn handle(
@@ -21,8 +22,9 @@ pub async fn handle(
     let acks = req.acks;
     let now = crate::now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    // acks=all: (topic index, partition index, replica, last offset) that
-    // must be in the whole ISR before the answer.
+    // acks=all: (topic index, partition index, replica, leader epoch of
+    // the append, last offset) that must be in the whole ISR before the
+    // answer.
     let mut pending = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.as_str();
@@ -40,15 +42,16 @@ pub async fn handle(
                     .records
                     .as_ref()
                     .ok_or_else(|| (ResponseError::CorruptMessage.code(), "no records".into()))?;
-                append(&replica, name, pd.index, records, now).map(|info| (replica, info))
+                append(&replica, name, pd.index, records, now).map(|a| (replica, a))
             });
             match outcome {
-                Ok((replica, info)) => {
+                Ok((replica, (info, epoch))) => {
                     if acks == -1 {
                         pending.push((
                             responses.len(),
                             partitions.len(),
                             replica,
+                            epoch,
                             info.last_offset,
                         ));
                     }
@@ -90,15 +93,19 @@ pub async fn handle(
     let outcomes = futures::future::join_all(
         pending
             .iter()
-            .map(|(_, _, replica, last)| replicated(replica, *last, deadline)),
+            .map(|(_, _, replica, epoch, last)| replicated(replica, *epoch, *last, deadline)),
     )
     .await;
-    for ((t, p, _, _), outcome) in pending.iter().zip(outcomes) {
+    for ((t, p, _, _, _), outcome) in pending.iter().zip(outcomes) {
         let (code, message) = match outcome {
             Ok(()) => continue,
             Err(code) if code == ResponseError::NotLeaderOrFollower => {
                 (code, "leadership moved before the in-sync replicas had it")
             }
+            Err(code) if code == ResponseError::NotEnoughReplicasAfterAppend => (
+                code,
+                "written, but the in-sync replicas stayed below min.insync.replicas",
+            ),
             Err(code) => (code, "not replicated to the in-sync replicas in time"),
         };
         let r = &mut responses[*t].partition_responses[*p];
@@ -110,26 +117,36 @@ pub async fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-/// Waits until the high watermark passes `last` (the ISR has it). Like
-/// Kafka's DelayedProduce it gives up at once with NOT_LEADER_OR_FOLLOWER
-/// when this broker stops leading (or leads in a new epoch: the write may
-/// have been truncated), else with REQUEST_TIMED_OUT at the deadline.
+/// Waits until the high watermark passes `last` (the ISR has it) with the
+/// ISR at `min.insync.replicas` or more. Like Kafka's DelayedProduce it
+/// gives up early only when the leader epoch of the append (`epoch`) ends
+/// first: NOT_LEADER_OR_FOLLOWER, decided from that epoch's final high
+/// watermark so a later batch is never acknowledged after an earlier one
+/// failed. An ISR change keeps it waiting, and so does a lost coordinator
+/// session (this broker may still lead). At the deadline:
+/// REQUEST_TIMED_OUT, or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR had
+/// it but had shrunk below the minimum.
 async fn replicated(
     replica: &Replica,
+    epoch: i32,
     last: i64,
     deadline: tokio::time::Instant,
 ) -> Result<(), ResponseError> {
-    /// Role changes carry no notification; checked this often while waiting.
+    /// Image changes (ISR, leader epoch) carry no notification here;
+    /// checked this often while waiting.
     const ROLE_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
-    let epoch = replica.leader_epoch();
     let mut hw = replica.log.subscribe_hw();
     loop {
-        if replica.log.high_watermark() > last {
-            return Ok(());
-        }
-        if !replica.is_leader() || replica.leader_epoch() != epoch {
-            return Err(ResponseError::NotLeaderOrFollower);
-        }
+        let min_isr = usize::try_from(replica.log.config().min_insync_replicas).unwrap_or(1);
+        let below_min_isr =
+            match replica
+                .repl
+                .acks_all(epoch, last, || replica.log.high_watermark(), min_isr)
+            {
+                AckState::Replicated => return Ok(()),
+                AckState::LeaderMoved => return Err(ResponseError::NotLeaderOrFollower),
+                AckState::Waiting { below_min_isr } => below_min_isr,
+            };
         let tick = (tokio::time::Instant::now() + ROLE_CHECK).min(deadline);
         tokio::select! {
             changed = hw.changed() => if changed.is_err() {
@@ -137,7 +154,11 @@ async fn replicated(
             },
             _ = tokio::time::sleep_until(tick) => {
                 if tick >= deadline {
-                    return Err(ResponseError::RequestTimedOut);
+                    return Err(if below_min_isr {
+                        ResponseError::NotEnoughReplicasAfterAppend
+                    } else {
+                        ResponseError::RequestTimedOut
+                    });
                 }
             }
         }
@@ -196,23 +217,24 @@ pub(super) fn leader(
 }
 
 /// Validates `records` (magic-2 batches), assigns offsets and appends them
-/// on the leader `replica` from [`leader`].
+/// on the leader `replica` from [`leader`]; also returns the leader epoch
+/// the batches were stamped with, the one an acks=all wait is bound to.
+/// A duplicate of one of the producer's last five batches comes back with
+/// its original offsets.
 pub(super) fn append(
     replica: &Replica,
     topic: &str,
     partition: i32,
     records: &bytes::Bytes,
     now: i64,
-) -> Result<crate::log::AppendInfo, (i16, String)> {
-    let info = replica
-        .log
-        .append(records, replica.leader_epoch(), now)
-        .map_err(|e| {
-            if e.error_code() == ResponseError::KafkaStorageError.code() {
-                tracing::error!(topic, partition, error = %e, "append failed");
-            }
-            (e.error_code(), e.to_string())
-        })?;
+) -> Result<(crate::log::AppendInfo, i32), (i16, String)> {
+    let epoch = replica.leader_epoch();
+    let info = replica.log.append(records, epoch, now).map_err(|e| {
+        if e.error_code() == ResponseError::KafkaStorageError.code() {
+            tracing::error!(topic, partition, error = %e, "append failed");
+        }
+        (e.error_code(), e.to_string())
+    })?;
     replica.advance();
-    Ok(info)
+    Ok((info, epoch))
 }

@@ -56,7 +56,7 @@ pub async fn handle(
                     }
                     (e.code(), e.to_string())
                 })?;
-                produce::append(&replica, name, index, &batch, now)
+                produce::append(&replica, name, index, &batch, now).map(|(info, _)| info)
             });
             let mut r = PartitionResult {
                 index,

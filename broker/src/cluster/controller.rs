@@ -220,7 +220,8 @@ impl Controller {
 
     /// The state a partition should move to given the live brokers, if any
     /// change is due: Kafka's offline-partition election, OfflineReplica
-    /// ISR removal, and preferred-leader election.
+    /// ISR removal, and preferred-leader election. A restarted broker is
+    /// not in `live` until it is released (see `reconcile`).
     fn next_state(
         &self,
         replicas: &[i32],
@@ -257,11 +258,21 @@ impl Controller {
             (-1, s.isr.clone())
         };
         let isr = if isr.is_empty() { s.isr.clone() } else { isr };
+        // The leader epoch moves only with the leader (as KRaft from
+        // metadata version 3.6 on): an ISR-only change is fenced by the
+        // znode version alone, Kafka's partition epoch. A bump there would
+        // tell the leader, its followers and its pending acks=all produces
+        // that leadership moved when it did not.
+        let leader_epoch = if leader == s.leader {
+            s.leader_epoch
+        } else {
+            s.leader_epoch + 1
+        };
         Some(PartitionStateZnode {
             controller_epoch: self.epoch,
             leader,
             version: 1,
-            leader_epoch: s.leader_epoch + 1,
+            leader_epoch,
             isr,
             leader_recovery_state: None,
         })
@@ -525,6 +536,86 @@ mod tests {
             .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
             .expect("change");
         assert_eq!((next.leader, next.isr), (1, vec![1, 2]));
+    }
+
+    #[test]
+    fn isr_only_change_keeps_the_leader_epoch() {
+        // A dead follower leaves the ISR: same leader, same leader epoch;
+        // the write is fenced by the znode version (the partition epoch).
+        let live = BTreeSet::from([1, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .expect("change");
+        assert_eq!((next.leader, next.isr), (1, vec![1, 3]));
+        assert_eq!(next.leader_epoch, 4);
+        assert_eq!(next.controller_epoch, 2);
+        // Every follower gone: the leader stays alone, still epoch 4.
+        let alone = BTreeSet::from([1]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &alone, false)
+            .expect("change");
+        assert_eq!((next.leader, next.isr, next.leader_epoch), (1, vec![1], 4));
+    }
+
+    #[test]
+    fn a_restarted_leader_gets_a_new_leader_epoch() {
+        // While restarting, broker 1 is not live: another ISR member takes
+        // over, as Kafka moves leadership off a bounced broker.
+        let restarting = BTreeSet::from([2, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &restarting, false)
+            .expect("election");
+        assert_eq!((next.leader, next.leader_epoch), (2, 5));
+        assert_eq!(next.isr, vec![2, 3]);
+        // Alone in the ISR it leaves the partition leaderless (ISR kept)...
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1]), &restarting, false)
+            .expect("offline");
+        assert_eq!((next.leader, next.leader_epoch, next.isr), (-1, 5, vec![1]));
+        // ...and, released, leads again in a newer epoch.
+        let offline = PartitionState {
+            leader: -1,
+            leader_epoch: 5,
+            ..state(-1, &[1])
+        };
+        let next = ctl()
+            .next_state(&[1, 2, 3], &offline, &BTreeSet::from([1, 2, 3]), false)
+            .expect("re-election");
+        assert_eq!((next.leader, next.leader_epoch), (1, 6));
+    }
+
+    #[test]
+    fn every_leader_change_bumps_the_leader_epoch() {
+        // Failover to the next ISR member.
+        let live = BTreeSet::from([2, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1, 2, 3]), &live, false)
+            .expect("failover");
+        assert_eq!((next.leader, next.leader_epoch), (2, 5));
+        // Going leaderless, and a returning ISR member leading again.
+        let none = BTreeSet::from([3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(1, &[1]), &none, false)
+            .expect("leaderless");
+        assert_eq!((next.leader, next.leader_epoch), (-1, 5));
+        let back = BTreeSet::from([1, 3]);
+        let next = ctl()
+            .next_state(&[1, 2, 3], &state(-1, &[1]), &back, false)
+            .expect("back");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
+        // Preferred-leader election, and an unclean one.
+        let mut c = ctl();
+        c.policy.preferred = true;
+        let all = BTreeSet::from([1, 2, 3]);
+        let next = c
+            .next_state(&[1, 2, 3], &state(2, &[2, 3, 1]), &all, true)
+            .expect("preferred");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
+        c.policy.unclean = true;
+        let next = c
+            .next_state(&[1, 3], &state(1, &[1]), &BTreeSet::from([3]), false)
+            .expect("unclean");
+        assert_eq!((next.leader, next.leader_epoch), (3, 5));
     }
 
     #[test]

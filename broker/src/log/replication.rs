@@ -339,6 +339,37 @@ mod tests {
     }
 
     #[test]
+    fn retries_of_the_last_five_batches_get_their_offsets_on_the_new_leader() {
+        // What a producer's retry meets after its request was answered with
+        // an error although the leader had written the batch (leadership
+        // moved): each of its last five batches comes back as a duplicate
+        // with the offsets the first write got, on the new leader as on the
+        // old one; an older one is out of sequence (as in Kafka).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let leader = open(&dir, "leader");
+        let follower = open(&dir, "follower");
+        let p = |seq| batch_with(4, 20, 0, (5, 0, seq), Compression::None);
+        let first: Vec<AppendInfo> = (0..7)
+            .map(|i| leader.append(&p(i * 4), 3, 0).expect("append"))
+            .collect();
+        catch_up(&leader, &follower);
+        let end = follower.log_end_offset();
+        for log in [&leader, &follower] {
+            for (i, orig) in first.iter().enumerate().skip(2) {
+                let seq = i32::try_from(i).expect("small") * 4;
+                let dup = log.append(&p(seq), 4, 0).expect("retry");
+                assert!(dup.duplicate, "batch {i}");
+                assert_eq!(
+                    (dup.base_offset, dup.last_offset),
+                    (orig.base_offset, orig.last_offset)
+                );
+            }
+            assert_eq!(log.append(&p(4), 4, 0).map_err(|e| e.error_code()), Err(45));
+            assert_eq!(log.log_end_offset(), end, "a retry writes nothing");
+        }
+    }
+
+    #[test]
     fn former_follower_detects_duplicates_as_leader() {
         let dir = tempfile::tempdir().expect("tempdir");
         let leader = open(&dir, "leader");
