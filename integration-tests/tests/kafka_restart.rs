@@ -172,7 +172,12 @@ fn restarted_leader_is_re_elected_as_a_new_incarnation() {
         panic!("no state")
     };
     let new_idx = usize::try_from(new_leader - 1).expect("broker ids are 1..=3");
-    assert_eq!(log_end(brokers[new_idx].addr(), "rf3"), (err::NONE, 10));
+    // A new leader's high watermark catches up once its followers fetch.
+    let new_addr = brokers[new_idx].addr();
+    let all_there = wait_until(Duration::from_secs(30), || {
+        log_end(new_addr, "rf3") == (err::NONE, 10)
+    });
+    assert!(all_there, "{:?}", log_end(new_addr, "rf3"));
 }
 
 /// The figure for the closing note: median of 10 `kill -9` restarts, in a
