@@ -343,45 +343,14 @@ fn watch_prints_every_event_until_stopped() {
     }
     let server = Coordinator::spawn().expect("spawn server");
     ok(&server, &["create", "/w"]);
-    let mut child = Command::new(coord_bin())
-        .args([
-            "--server",
-            &server.connect_string(),
-            "--json",
-            "watch",
-            "-r",
-            "/w",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn watch");
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let ready = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.starts_with("watching") {
-                let _ = ready.send(None);
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(Some(line));
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let next = || rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-    assert_eq!(next().expect("watch is set"), None);
+    let mut watch = Watch::start(&server, &["-r", "/w", "--output", "json"]);
 
     ok(&server, &["create", "/w/a", "one"]);
     ok(&server, &["set", "/w/a", "two"]);
     ok(&server, &["delete", "/w/a"]);
     let mut events = Vec::new();
     while events.len() < 3 {
-        let line = next().expect("an event").expect("stdout line");
+        let line = watch.next_line();
         let v: serde_json::Value = serde_json::from_str(&line).expect("json event");
         events.push((
             v["event"].as_str().unwrap_or_default().to_string(),
@@ -396,8 +365,6 @@ fn watch_prints_every_event_until_stopped() {
             ("deleted".to_string(), serde_json::json!("/w/a")),
         ]
     );
-    child.kill().expect("stop watch");
-    let _ = child.wait();
 }
 
 #[test]

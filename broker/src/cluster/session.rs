@@ -33,6 +33,23 @@ pub struct SessionConfig {
     pub session_file: SessionFile,
 }
 
+#[cfg(test)]
+impl SessionConfig {
+    /// Broker 1 with no endpoints, the default election policy and no
+    /// session file: enough for a unit test's session.
+    pub(crate) fn for_tests(connect: impl Into<String>) -> Self {
+        SessionConfig {
+            connect: connect.into(),
+            session_timeout: Duration::from_secs(6),
+            broker_id: 1,
+            endpoints: Vec::new(),
+            rack: None,
+            election: ElectionPolicy::default(),
+            session_file: SessionFile::default(),
+        }
+    }
+}
+
 /// Shared with the [`super::Cluster`] handle.
 #[derive(Debug)]
 pub(super) struct Published {

@@ -163,13 +163,12 @@ impl Persist {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::time::Duration;
 
     use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::cluster::offsets;
-    use crate::cluster::{ElectionPolicy, SessionConfig};
+    use crate::cluster::SessionConfig;
     use crate::group::{GroupConfig, GroupCoordinatorState, MemberSnapshot};
 
     /// An in-process coordinator (as `broker start` runs in dev mode).
@@ -218,15 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let stop = CancellationToken::new();
         let connect = coordinator(dir.path(), stop.clone()).await;
-        let cfg = SessionConfig {
-            connect,
-            session_timeout: Duration::from_secs(6),
-            broker_id: 1,
-            endpoints: Vec::new(),
-            rack: None,
-            election: ElectionPolicy::default(),
-            session_file: Default::default(),
-        };
+        let cfg = SessionConfig::for_tests(connect);
         let (cluster, _session) = Cluster::start(cfg, stop.clone());
         let client = cluster.client().await.expect("a session");
         let (jobs, mut queued) = mpsc::channel::<Job>(8);

@@ -440,19 +440,11 @@ mod tests {
     use tokio::task::unconstrained;
 
     use super::*;
-    use crate::cluster::{BrokerInfo, ElectionPolicy, SessionConfig};
+    use crate::cluster::{BrokerInfo, SessionConfig};
 
     /// A service whose coordinator is unreachable: enough for the job queue.
     fn service(shutdown: &CancellationToken) -> GroupService {
-        let cfg = SessionConfig {
-            connect: "127.0.0.1:1".to_owned(),
-            session_timeout: Duration::from_secs(6),
-            broker_id: 1,
-            endpoints: Vec::new(),
-            rack: None,
-            election: ElectionPolicy::default(),
-            session_file: Default::default(),
-        };
+        let cfg = SessionConfig::for_tests("127.0.0.1:1");
         let (cluster, _session) = Cluster::start(cfg, shutdown.clone());
         GroupService::start(GroupConfig::default(), cluster, shutdown.clone())
     }
