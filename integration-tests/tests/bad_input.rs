@@ -276,3 +276,27 @@ fn create_under_ephemeral_is_refused() {
     s.close().expect("close");
     by.check(addr);
 }
+
+/// `maxClientCnxns`: a connection over the per-address limit is closed at
+/// once (ZooKeeper's behaviour, as Apache's server shows too); one closing
+/// makes room again.
+#[test]
+fn connections_over_max_client_cnxns_are_closed() {
+    let server = Coordinator::spawn_with(integration_tests::Opts {
+        config: Some("maxClientCnxns=2".into()),
+        ..Default::default()
+    })
+    .expect("spawn server");
+    let addr = server.addr();
+    let first = RawSession::connect(addr, 30_000).expect("first session");
+    let _second = RawSession::connect(addr, 30_000).expect("second session");
+    assert!(
+        RawSession::connect(addr, 30_000).is_err(),
+        "a third connection from the same address is refused"
+    );
+    drop(first);
+    let room = integration_tests::wait_until(Duration::from_secs(10), || {
+        four_letter(addr, "ruok").is_ok_and(|r| r == "imok")
+    });
+    assert!(room, "no room after a close");
+}

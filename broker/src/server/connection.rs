@@ -29,7 +29,7 @@ pub(super) async fn serve(
     broker: Arc<Broker>,
     stop: CancellationToken,
     // Held while the connection lives: its share of the connection limits.
-    _permit: super::limits::ConnectionPermit,
+    _permit: common::net::ConnectionPermit,
 ) {
     let span = tracing::info_span!("conn", %peer);
     async move {

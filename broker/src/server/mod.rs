@@ -6,13 +6,12 @@ mod connection;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
-mod limits;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,7 +20,7 @@ use crate::config::BrokerConfig;
 use crate::group::GroupService;
 use crate::log::{FlushSettings, LogManager};
 use crate::replicas::{self, Replicas};
-use limits::ConnectionLimits;
+use common::net::{ConnectionLimits, LimitSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -219,7 +218,7 @@ pub async fn run(
         r = wait_until_registered(&broker) => r,
     };
     if registered {
-        let limits = Arc::new(ConnectionLimits::new(&broker.config));
+        let limits = Arc::new(connection_limits(&broker.config));
         for l in listeners {
             let listener = l
                 .socket
@@ -230,27 +229,31 @@ pub async fn run(
                     source,
                 })?;
             on_ready(&l.name, l.addr);
-            tracker.spawn(accept_loop(
-                l.name.into(),
+            let name: Arc<str> = l.name.into();
+            let (broker, connections) = (broker.clone(), connections.clone());
+            tracker.spawn(common::net::serve(
                 listener,
-                broker.clone(),
                 limits.clone(),
                 tracker.clone(),
-                connections.clone(),
                 shutdown.clone(),
+                move |stream, peer, permit| {
+                    let _ = stream.set_nodelay(true);
+                    connection::serve(
+                        stream,
+                        peer,
+                        name.clone(),
+                        broker.clone(),
+                        connections.clone(),
+                        permit,
+                    )
+                },
             ));
         }
         tracing::info!(broker = me, "serving");
     }
     shutdown.cancelled().await;
     connections.cancel();
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 5 s; closing the logs anyway");
-    }
+    common::net::drain(&tracker, Duration::from_secs(5)).await;
     background.cancel();
     let _ = follower.await;
     let _ = session_task.await;
@@ -259,6 +262,17 @@ pub async fn run(
         .map_err(|e| std::io::Error::other(e.to_string()))??;
     tracing::info!("logs closed cleanly");
     Ok(())
+}
+
+/// Kafka's connection limits from the broker's config.
+fn connection_limits(config: &BrokerConfig) -> ConnectionLimits {
+    ConnectionLimits::new(LimitSettings {
+        max_total: config.max_connections,
+        total_key: "max.connections",
+        max_per_ip: config.max_connections_per_ip,
+        per_ip_overrides: config.max_connections_per_ip_overrides.clone(),
+        per_ip_key: "max.connections.per.ip",
+    })
 }
 
 /// Waits until this broker is in the image with a controller known,
@@ -285,53 +299,6 @@ async fn wait_until_registered(broker: &Broker) -> bool {
                 tracing::info!(broker = me, "not serving yet: waiting for {what}");
             }
             Err(_) => return false,
-        }
-    }
-}
-
-async fn accept_loop(
-    listener_name: Arc<str>,
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    limits: Arc<ConnectionLimits>,
-    tracker: TaskTracker,
-    connections: CancellationToken,
-    shutdown: CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        // The broker-wide limit is taken before accepting: beyond it new
-        // connections wait in the backlog (Kafka's acceptor waits the same).
-        let slot = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            s = limits.slot() => s,
-        };
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff = Duration::from_millis(10);
-                let Some(permit) = limits.admit(slot, peer.ip()) else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                tracker.spawn(connection::serve(
-                    stream,
-                    peer,
-                    listener_name.clone(),
-                    broker.clone(),
-                    connections.clone(),
-                    permit,
-                ));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: back off, keep going.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
         }
     }
 }

@@ -8,9 +8,11 @@ mod outbound;
 mod stats;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::net::{ConnectionLimits, LimitSettings};
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -36,32 +38,6 @@ pub enum ServerError {
     Thread(#[source] std::io::Error),
     #[error("listener: {0}")]
     Listener(#[source] std::io::Error),
-}
-
-/// Counts connections per client address for `maxClientCnxns`.
-#[derive(Debug, Default)]
-struct PerIp(Mutex<HashMap<IpAddr, u32>>);
-
-impl PerIp {
-    fn try_add(&self, ip: IpAddr, limit: u32) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_default();
-        if limit != 0 && *n >= limit {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    fn remove(&self, ip: IpAddr) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&ip);
-            }
-        }
-    }
 }
 
 /// Runs the coordinator on an already bound listener until `shutdown` is
@@ -94,42 +70,35 @@ pub async fn run(
     on_ready(addr);
 
     let tracker = TaskTracker::new();
-    let per_ip = Arc::new(PerIp::default());
+    let limits = Arc::new(ConnectionLimits::new(LimitSettings {
+        max_total: u32::MAX,
+        total_key: "connections",
+        // ZooKeeper's 0 means no limit.
+        max_per_ip: if max_per_ip == 0 {
+            u32::MAX
+        } else {
+            max_per_ip
+        },
+        per_ip_overrides: HashMap::new(),
+        per_ip_key: "maxClientCnxns",
+    }));
     let mut next_id = 0u64;
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.cancelled() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => {
-                backoff = Duration::from_millis(5);
-                a
+    common::net::serve(
+        listener,
+        limits,
+        tracker.clone(),
+        shutdown.clone(),
+        |stream, peer, permit| {
+            next_id += 1;
+            let (id, ctx, token) = (next_id, ctx.clone(), shutdown.clone());
+            async move {
+                connection::serve(stream, peer, id, ctx, token).await;
+                drop(permit);
             }
-            Err(e) => {
-                // Out of descriptors and similar: wait and retry, do not die.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        if !per_ip.try_add(peer.ip(), max_per_ip) {
-            tracing::warn!(%peer, limit = max_per_ip, "too many connections from this address (maxClientCnxns); closing");
-            continue;
-        }
-        next_id += 1;
-        let (id, ctx, per_ip, token) = (next_id, ctx.clone(), per_ip.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            connection::serve(stream, peer, id, ctx, token).await;
-            per_ip.remove(peer.ip());
-        });
-    }
-    tracker.close();
-    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
-        tracing::warn!("connections did not finish in time");
-    }
+        },
+    )
+    .await;
+    common::net::drain(&tracker, DRAIN).await;
     core_stop.cancel();
     drop(ctx);
     if let Err(e) = core_task.await {
