@@ -11,9 +11,4 @@ pub mod replicas;
 pub mod replication;
 pub mod server;
 
-/// Wall-clock milliseconds since the Unix epoch, Kafka's timestamp unit.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use common::time::now_ms;

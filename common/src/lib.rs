@@ -10,5 +10,6 @@ mod ready;
 pub mod shutdown;
 pub mod suggest;
 pub mod telemetry;
+pub mod time;
 
 pub use ready::announce_listening;

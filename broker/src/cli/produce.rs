@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use broker::now_ms;
 
 use anyhow::{bail, Context as _};
 use broker::client::{Acks, Client, Compression, Partitioner, ProducerRecord, ResponseError};
@@ -111,12 +113,6 @@ fn trim_line_ending(mut line: &[u8]) -> &[u8] {
         }
     }
     line
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Records waiting to be sent to one partition.

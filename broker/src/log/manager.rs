@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint;
 use super::config::LogConfig;
 use super::partition::{Log, Recovery};
-use super::recovery::{dir_name, now_ms, CLEAN_MARKER};
+use super::recovery::{dir_name, CLEAN_MARKER};
 use super::LogError;
+use crate::now_ms;
 
 /// How often the background flusher looks at the logs and writes the
 /// checkpoint files (`log.flush.scheduler.interval.ms`,

@@ -3,10 +3,10 @@
 //! newest snapshot and checking the leader epoch cache against the log;
 //! also truncation, which rebuilds the same state.
 
+use crate::now_ms;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
@@ -23,12 +23,6 @@ pub(crate) const CLEAN_MARKER: &str = ".kafka_cleanshutdown";
 
 /// Suffixes of files an interrupted delete, compaction or write left.
 const LEFTOVER_SUFFIXES: &[&str] = &[".deleted", ".cleaned", ".swap", ".tmp"];
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// `<topic>-<partition>`, Kafka's partition directory name.
 pub(crate) fn dir_name(topic: &str, partition: i32) -> String {

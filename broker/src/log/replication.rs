@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::batch;
 use super::partition::{AppendInfo, Log};
-use super::recovery::now_ms;
 use super::LogError;
+use crate::now_ms;
 
 impl Log {
     /// Appends batches fetched from the leader: offsets, leader epochs and

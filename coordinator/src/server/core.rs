@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use rand::Rng;
@@ -62,13 +62,6 @@ pub struct Core {
     epoch: Instant,
 }
 
-/// Wall-clock milliseconds, for ctime and mtime.
-pub(super) fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Core {
     pub fn new(
         cfg: Config,
@@ -78,8 +71,8 @@ impl Core {
         stats: Arc<ServerStats>,
     ) -> Self {
         // ZooKeeper's session id layout: server id in the top byte, then time.
-        let next_session =
-            (((wall_ms() as u64) << 24) >> 8) as i64 | (i64::from(cfg.server_id) << 56);
+        let next_session = (((common::time::now_ms() as u64) << 24) >> 8) as i64
+            | (i64::from(cfg.server_id) << 56);
         let mut core = Self {
             snapshot_after: 0,
             machine: Machine::new(db, cfg.skip_acl),
@@ -256,7 +249,7 @@ impl Core {
             }
             req => {
                 let is_auth = matches!(req, Request::Auth(_));
-                let (zxid, result) = self.machine.request(session, req, wall_ms());
+                let (zxid, result) = self.machine.request(session, req, common::time::now_ms());
                 self.drain();
                 // ZooKeeper answers a failed auth and then drops the connection.
                 let close = is_auth && result.is_err();
@@ -363,7 +356,7 @@ impl Core {
             let mut password = [0u8; PASSWORD_LEN];
             rand::rng().fill(&mut password[..]);
             self.machine
-                .create_session(id, timeout as i32, password, wall_ms());
+                .create_session(id, timeout as i32, password, common::time::now_ms());
             self.drain();
             self.track_session(id, timeout);
             self.attach(id, conn, password, timeout);
@@ -438,7 +431,7 @@ impl Core {
     /// Ends a session (see `Machine::close_session`) and forgets its
     /// connection; the caller closes that.
     fn close_session(&mut self, id: i64) -> i64 {
-        let zxid = self.machine.close_session(id, wall_ms());
+        let zxid = self.machine.close_session(id, common::time::now_ms());
         self.drain();
         self.sessions.remove(&id);
         zxid
@@ -474,7 +467,7 @@ impl Core {
     /// Deletes containers that had children and have none left, and TTL nodes
     /// unchanged for longer than their TTL and without children.
     fn reap_containers_and_ttls(&mut self) {
-        let now = wall_ms();
+        let now = common::time::now_ms();
         let mut doomed = Vec::new();
         for path in self.machine.db.tree.containers() {
             if let Some(n) = self.machine.db.tree.get(path) {
