@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use broker::now_ms;
-
 use anyhow::{bail, Context as _};
 use broker::client::{Acks, Client, Compression, Partitioner, ProducerRecord, ResponseError};
+use broker::now_ms;
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
