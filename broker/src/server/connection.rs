@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -117,20 +117,9 @@ async fn run(
 
 /// Splits one whole frame off `buf`, if there is one.
 fn next_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, CloseReason> {
-    if buf.len() < 4 {
-        return Ok(None);
-    }
-    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let len = usize::try_from(size).map_err(|_| CloseReason::FrameSize(size.into()))?;
-    if len > max {
-        return Err(CloseReason::FrameSize(size.into()));
-    }
-    if buf.len() < 4 + len {
-        buf.reserve(4 + len - buf.len());
-        return Ok(None);
-    }
-    buf.advance(4);
-    Ok(Some(buf.split_to(len).freeze()))
+    common::framing::split_frame(buf, max)
+        .map(|frame| frame.map(BytesMut::freeze))
+        .map_err(|bad| CloseReason::FrameSize(bad.0))
 }
 
 /// Decodes, handles and encodes one request; `None` when no answer is due
@@ -289,6 +278,7 @@ pub async fn fuzz_connections(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Buf;
     use kafka_protocol::messages::ApiVersionsResponse;
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -52,17 +52,10 @@ async fn read_frame<R: AsyncRead + Unpin>(
     max: usize,
 ) -> Result<Option<BytesMut>, FrameError> {
     loop {
-        if buf.len() >= 4 {
-            let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            if len < 0 || len as usize > max {
-                return Err(FrameError::Length(i64::from(len)));
-            }
-            let len = len as usize;
-            if buf.len() >= 4 + len {
-                buf.advance(4);
-                return Ok(Some(buf.split_to(len)));
-            }
-            buf.reserve(4 + len - buf.len());
+        if let Some(frame) =
+            common::framing::split_frame(buf, max).map_err(|bad| FrameError::Length(bad.0))?
+        {
+            return Ok(Some(frame));
         }
         if rd.read_buf(buf).await? == 0 {
             return if buf.is_empty() {
