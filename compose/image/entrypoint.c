@@ -12,7 +12,10 @@
  * The run user is the owner of the file EDDY_OWNER_REF names (the compose
  * files bind-mount one from the host: by default the compose file itself), so
  * ./storage stays its user's to read and delete; when that owner is root, or
- * there is no such file, it is 65532:65532.
+ * there is no such file, it is 65532:65532. The directories the engine made
+ * on the way to the data directories (./storage, ./storage/zoo1, ...) are
+ * root's too: where the compose files mount the storage root at
+ * EDDY_STORAGE_ROOT, its whole tree is handed to the run user as well.
  *
  * Built static (glibc, no NSS calls) by compose/build-images.sh.
  */
@@ -50,16 +53,26 @@ static void mkdirs(char *path) {
     if (mkdir(path, 0755) != 0 && errno != EEXIST) die("mkdir", path);
 }
 
-/* chown -R, without following symlinks. */
+/* chown -R, without following symlinks. Another container's server may be
+ * writing in the same storage tree meanwhile: an entry that vanishes under
+ * the walk (a renamed temp file, a deleted segment) is skipped. */
 static void chown_tree(int dirfd, const char *name, const char *shown) {
     struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("stat", shown);
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
+        die("stat", shown);
+    }
     if ((st.st_uid != run_uid || st.st_gid != run_gid) &&
-        fchownat(dirfd, name, run_uid, run_gid, AT_SYMLINK_NOFOLLOW) != 0)
+        fchownat(dirfd, name, run_uid, run_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
         die("chown", shown);
+    }
     if (!S_ISDIR(st.st_mode)) return;
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (fd < 0) die("open", shown);
+    if (fd < 0) {
+        if (errno == ENOENT) return;
+        die("open", shown);
+    }
     DIR *d = fdopendir(fd);
     if (!d) die("opendir", shown);
     struct dirent *e;
@@ -82,6 +95,10 @@ int main(int argc, char **argv) {
             run_uid = owner.st_uid;
             run_gid = owner.st_gid;
         }
+        const char *root = getenv("EDDY_STORAGE_ROOT");
+        struct stat rs;
+        if (root && *root && stat(root, &rs) == 0 && S_ISDIR(rs.st_mode))
+            chown_tree(AT_FDCWD, root, root);
         const char *dirs = getenv("EDDY_DATA_DIRS");
         if (dirs && *dirs) {
             char *list = strdup(dirs);
