@@ -5,8 +5,10 @@
 //! (OffsetsForLeaderEpoch) and truncates what lies past it: the tail a
 //! former leader wrote that the new leader never had.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
+
+use super::checkpoint;
 
 pub(crate) const CHECKPOINT: &str = "leader-epoch-checkpoint";
 
@@ -99,66 +101,37 @@ impl LeaderEpochCache {
     /// an `InvalidData` error when it is malformed or not monotonic.
     pub(crate) fn read(dir: &Path) -> io::Result<Option<LeaderEpochCache>> {
         let path = dir.join(CHECKPOINT);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let parsed = checkpoint::read_entries(&path, |f| match f {
+            [epoch, offset] => Some(EpochEntry {
+                epoch: epoch.parse().ok()?,
+                start_offset: offset.parse().ok()?,
+            }),
+            _ => None,
+        })?;
+        let Some(entries) = parsed else {
+            return Ok(None);
         };
-        let bad = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {what}", path.display()),
-            )
-        };
-        let mut lines = text.lines();
-        if lines.next().map(str::trim) != Some("0") {
-            return Err(bad("unknown version"));
-        }
-        let count: usize = lines
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| bad("bad entry count"))?;
-        let mut entries: Vec<EpochEntry> = Vec::with_capacity(count.min(1024));
-        for line in lines.filter(|l| !l.trim().is_empty()) {
-            let mut parts = line.split_whitespace();
-            let (Some(epoch), Some(offset), None) = (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(bad("malformed line"));
-            };
-            let entry = EpochEntry {
-                epoch: epoch.parse().map_err(|_| bad("bad epoch"))?,
-                start_offset: offset.parse().map_err(|_| bad("bad offset"))?,
-            };
-            let monotonic = entries
-                .last()
-                .map_or(entry.epoch >= 0 && entry.start_offset >= 0, |l| {
-                    l.epoch < entry.epoch && l.start_offset < entry.start_offset
-                });
-            if !monotonic {
-                return Err(bad("entries are not increasing"));
-            }
-            entries.push(entry);
-        }
-        if entries.len() != count {
-            return Err(bad("entry count does not match"));
+        let increasing = entries
+            .first()
+            .is_none_or(|e| e.epoch >= 0 && e.start_offset >= 0)
+            && entries
+                .windows(2)
+                .all(|w| w[0].epoch < w[1].epoch && w[0].start_offset < w[1].start_offset);
+        if !increasing {
+            return Err(checkpoint::invalid(&path, "entries are not increasing"));
         }
         Ok(Some(LeaderEpochCache { entries }))
     }
 
     /// Replaces the checkpoint: temp file, fsync, rename.
     pub(crate) fn write(&self, dir: &Path) -> io::Result<()> {
-        let mut text = format!("0\n{}\n", self.entries.len());
-        for e in &self.entries {
-            text.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
-        }
-        let path = dir.join(CHECKPOINT);
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)
+        checkpoint::write_entries(
+            &dir.join(CHECKPOINT),
+            self.entries.len(),
+            self.entries
+                .iter()
+                .map(|e| format!("{} {}", e.epoch, e.start_offset)),
+        )
     }
 }
 
