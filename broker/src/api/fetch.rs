@@ -10,7 +10,6 @@ use bytes::Bytes;
 use futures::future::FutureExt;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
-use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
 use crate::replicas::{write_isr, Replica};
@@ -67,27 +66,21 @@ fn read_once(
             if version >= 4 {
                 pd.aborted_transactions = Some(Vec::new());
             }
-            let Some(replica) = broker.replicas.get(name, p.partition) else {
-                let known = broker
-                    .cluster
-                    .image()
-                    .topic(name)
-                    .is_some_and(|t| t.partition(p.partition).is_some());
-                pd.error_code = if known {
-                    ResponseError::NotLeaderOrFollower.code()
-                } else {
-                    ResponseError::UnknownTopicOrPartition.code()
-                };
-                errors = true;
-                partitions.push(pd);
-                continue;
+            // From v9 a fetcher names the leader epoch it knows.
+            let known_epoch = if version >= 9 {
+                p.current_leader_epoch
+            } else {
+                -1
             };
-            if let Err(code) = fenced(&replica, p.current_leader_epoch, version) {
-                pd.error_code = code.code();
-                errors = true;
-                partitions.push(pd);
-                continue;
-            }
+            let replica = match super::leader_replica(broker, name, p.partition, known_epoch) {
+                Ok(replica) => replica,
+                Err(e) => {
+                    pd.error_code = e.code();
+                    errors = true;
+                    partitions.push(pd);
+                    continue;
+                }
+            };
             let log = &replica.log;
             // Subscribed before reading, so an append in between wakes us.
             // Followers read up to the log end, consumers up to the high
@@ -148,25 +141,6 @@ fn read_once(
         total,
         errors,
     )
-}
-
-/// Fetches go to the leader; from v9 a fetcher also names the leader
-/// epoch it knows, and a mismatch is FENCED_LEADER_EPOCH (it is behind) or
-/// UNKNOWN_LEADER_EPOCH (we are).
-fn fenced(replica: &Replica, current_leader_epoch: i32, version: i16) -> Result<(), ResponseError> {
-    if version >= 9 && current_leader_epoch >= 0 {
-        let ours = replica.leader_epoch();
-        if current_leader_epoch < ours {
-            return Err(ResponseError::FencedLeaderEpoch);
-        }
-        if current_leader_epoch > ours {
-            return Err(ResponseError::UnknownLeaderEpoch);
-        }
-    }
-    if !replica.is_leader() {
-        return Err(ResponseError::NotLeaderOrFollower);
-    }
-    Ok(())
 }
 
 /// The leader learns a follower's position from its fetch offset: the

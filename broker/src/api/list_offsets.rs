@@ -8,7 +8,6 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::ResponseError;
 
 use crate::server::Broker;
 
@@ -52,21 +51,7 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Li
 
 /// (offset, timestamp, leader epoch) or a Kafka error code.
 fn lookup(broker: &Broker, topic: &str, partition: i32, ts: i64) -> Result<(i64, i64, i32), i16> {
-    let Some(replica) = broker.replicas.get(topic, partition) else {
-        let known = broker
-            .cluster
-            .image()
-            .topic(topic)
-            .is_some_and(|t| t.partition(partition).is_some());
-        return Err(if known {
-            ResponseError::NotLeaderOrFollower.code()
-        } else {
-            ResponseError::UnknownTopicOrPartition.code()
-        });
-    };
-    if !replica.is_leader() {
-        return Err(ResponseError::NotLeaderOrFollower.code());
-    }
+    let replica = super::leader_replica(broker, topic, partition, -1).map_err(|e| e.code())?;
     let log = &replica.log;
     let epoch = replica.leader_epoch();
     let hw = log.high_watermark();

@@ -23,8 +23,49 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::ResponseError;
 
+use crate::replicas::Replica;
 use crate::server::Broker;
+
+/// The partition's replica here if this broker leads it, else the error a
+/// client gets: UNKNOWN_TOPIC_OR_PARTITION for a partition the image does
+/// not have, NOT_LEADER_OR_FOLLOWER for one led elsewhere (or not open
+/// here yet), and, when the client names the leader epoch it knows
+/// (`known_leader_epoch` >= 0), FENCED_LEADER_EPOCH if it is behind ours or
+/// UNKNOWN_LEADER_EPOCH if it is ahead.
+pub(crate) fn leader_replica(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    known_leader_epoch: i32,
+) -> Result<Arc<Replica>, ResponseError> {
+    let Some(replica) = broker.replicas.get(topic, partition) else {
+        let known = broker
+            .replicas
+            .image()
+            .topic(topic)
+            .is_some_and(|t| t.partition(partition).is_some());
+        return Err(if known {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        });
+    };
+    if known_leader_epoch >= 0 {
+        let ours = replica.leader_epoch();
+        if known_leader_epoch < ours {
+            return Err(ResponseError::FencedLeaderEpoch);
+        }
+        if known_leader_epoch > ours {
+            return Err(ResponseError::UnknownLeaderEpoch);
+        }
+    }
+    if !replica.is_leader() {
+        return Err(ResponseError::NotLeaderOrFollower);
+    }
+    Ok(replica)
+}
 
 /// Where a request came from: the listener name picks the endpoints that
 /// Metadata advertises back.

@@ -55,30 +55,7 @@ fn lookup(
     current_leader_epoch: i32,
     epoch: i32,
 ) -> Result<(i32, i64), ResponseError> {
-    let Some(replica) = broker.replicas.get(topic, partition) else {
-        let known = broker
-            .replicas
-            .image()
-            .topic(topic)
-            .is_some_and(|t| t.partition(partition).is_some());
-        return Err(if known {
-            ResponseError::NotLeaderOrFollower
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        });
-    };
-    if current_leader_epoch >= 0 {
-        let ours = replica.leader_epoch();
-        if current_leader_epoch < ours {
-            return Err(ResponseError::FencedLeaderEpoch);
-        }
-        if current_leader_epoch > ours {
-            return Err(ResponseError::UnknownLeaderEpoch);
-        }
-    }
-    if !replica.is_leader() {
-        return Err(ResponseError::NotLeaderOrFollower);
-    }
+    let replica = super::leader_replica(broker, topic, partition, current_leader_epoch)?;
     // Kafka's UNDEFINED_EPOCH / UNDEFINED_EPOCH_OFFSET when nothing is known.
     Ok(replica.log.end_offset_for_epoch(epoch).unwrap_or((-1, -1)))
 }

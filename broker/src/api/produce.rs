@@ -186,22 +186,8 @@ pub(super) fn leader(
             "invalid topic name".into(),
         ));
     }
-    let Some(replica) = broker.replicas.get(topic, partition) else {
-        let img = broker.replicas.image();
-        let known = img
-            .topic(topic)
-            .is_some_and(|t| t.partition(partition).is_some());
-        let code = if known {
-            ResponseError::NotLeaderOrFollower
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        };
-        return Err((code.code(), code.to_string()));
-    };
-    if !replica.is_leader() {
-        let code = ResponseError::NotLeaderOrFollower;
-        return Err((code.code(), code.to_string()));
-    }
+    let replica = super::leader_replica(broker, topic, partition, -1)
+        .map_err(|e| (e.code(), e.to_string()))?;
     if acks == -1 {
         let isr = replica.repl.isr().len();
         let min = replica.log.config().min_insync_replicas;
