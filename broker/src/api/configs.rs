@@ -15,8 +15,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Broker;
 use crate::log::{LogConfig, TimestampType};
-use crate::server::Broker;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

@@ -6,8 +6,8 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::Broker;
 use super::RequestContext;
-use crate::server::Broker;
 
 pub fn handle(
     broker: &Arc<Broker>,

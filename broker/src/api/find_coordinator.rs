@@ -10,9 +10,9 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Broker;
 use super::RequestContext;
 use crate::group::coordinator_for;
-use crate::server::Broker;
 
 const GROUP: i8 = 0;
 

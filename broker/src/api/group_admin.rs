@@ -14,8 +14,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::groups::owns;
+use super::Broker;
 use crate::group::GroupState;
-use crate::server::Broker;
 
 fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())

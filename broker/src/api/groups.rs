@@ -13,9 +13,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Broker;
 use super::RequestContext;
 use crate::group::{coordinator_for, JoinRequest, LeaveMember, Protocol, SyncRequest};
-use crate::server::Broker;
 
 /// NOT_COORDINATOR unless this broker coordinates `group`.
 pub fn owns(broker: &Broker, group: &str) -> Result<(), ResponseError> {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::server::Broker;
+use super::Broker;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

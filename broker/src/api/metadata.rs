@@ -12,9 +12,9 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Broker;
 use super::{topics, valid_topic_name, RequestContext};
 use crate::cluster::{MetadataImage, TopicImage};
-use crate::server::Broker;
 
 /// How long a Metadata request that auto-created a topic waits for its
 /// leaders before answering LEADER_NOT_AVAILABLE (which clients retry).

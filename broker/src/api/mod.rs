@@ -5,6 +5,7 @@
 
 pub mod api_versions;
 mod configs;
+mod context;
 mod describe_cluster;
 mod fetch;
 mod find_coordinator;
@@ -19,14 +20,14 @@ mod produce;
 pub mod produce_legacy;
 mod topics;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
 use crate::replicas::Replica;
-use crate::server::Broker;
+
+pub use context::{Broker, RequestContext};
 
 /// The partition's replica here if this broker leads it, else the error a
 /// client gets: UNKNOWN_TOPIC_OR_PARTITION for a partition the image does
@@ -65,14 +66,6 @@ pub(crate) fn leader_replica(
         return Err(ResponseError::NotLeaderOrFollower);
     }
     Ok(replica)
-}
-
-/// Where a request came from: the listener name picks the endpoints that
-/// Metadata advertises back.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub listener: Arc<str>,
-    pub peer: SocketAddr,
 }
 
 /// (API, min, max) advertised in ApiVersions.

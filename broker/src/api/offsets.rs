@@ -24,9 +24,9 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
 
 use super::groups::owns;
+use super::Broker;
 use crate::cluster::offsets::{CommittedOffset, GroupOffsets};
 use crate::group::GroupState;
-use crate::server::Broker;
 
 /// A partition of an OffsetCommit: what to store, or the error it gets.
 type PartitionPlan = (i32, Result<CommittedOffset, ResponseError>);

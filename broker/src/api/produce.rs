@@ -10,9 +10,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::valid_topic_name;
+use super::Broker;
 use crate::replicas::Replica;
 use crate::replication::AckState;
-use crate::server::Broker;
 
 pub async fn handle(
     broker: &Arc<Broker>,

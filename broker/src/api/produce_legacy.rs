@@ -16,7 +16,7 @@ use kafka_protocol::records::{
 use kafka_protocol::ResponseError;
 
 use super::produce;
-use crate::server::Broker;
+use super::Broker;
 
 /// What the compressed wrappers of one partition may inflate to in total.
 /// Kafka sets no such limit, but the request size does not bound it (gzip

@@ -18,9 +18,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::valid_topic_name;
+use super::Broker;
 use crate::cluster::{assign_replicas, AdminError, MetadataImage};
 use crate::log::LogConfig;
-use crate::server::Broker;
 
 /// A refused topic operation: Kafka error code and message.
 type Refusal = (i16, String);

@@ -15,8 +15,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::Broker;
-use crate::api::{self, RequestContext};
+use crate::api::{self, Broker, RequestContext};
 
 /// Answers bigger than this are written before more requests are handled,
 /// bounding the memory one connection holds.
@@ -235,14 +234,7 @@ pub async fn fuzz_connections(
 ) {
     let groups =
         crate::group::GroupService::start(config.group, cluster.clone(), CancellationToken::new());
-    let broker = Arc::new(Broker {
-        config,
-        groups,
-        cluster,
-        logs,
-        replicas,
-        producer_ids: std::sync::Mutex::new(0..0),
-    });
+    let broker = Arc::new(Broker::new(config, cluster, logs, replicas, groups));
     let ctx = RequestContext {
         listener: "PLAINTEXT".into(),
         peer: SocketAddr::from(([127, 0, 0, 1], 40000)),

@@ -8,13 +8,14 @@ pub mod fuzzing;
 mod identity;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::Broker;
 use crate::cluster::{AdminError, Cluster, Endpoint, SessionConfig, SessionFile};
 use crate::config::BrokerConfig;
 use crate::group::GroupService;
@@ -36,41 +37,6 @@ pub enum ServerError {
     Logs(#[from] crate::log::LogError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Everything a request handler can reach; shared by all connections.
-#[derive(Debug)]
-pub struct Broker {
-    pub config: BrokerConfig,
-    pub cluster: Cluster,
-    pub logs: Arc<LogManager>,
-    pub replicas: Arc<Replicas>,
-    pub groups: GroupService,
-    producer_ids: Mutex<std::ops::Range<i64>>,
-}
-
-impl Broker {
-    pub fn id(&self) -> i32 {
-        self.cluster.broker_id()
-    }
-
-    /// A fresh producer id from this broker's block, claiming a new block
-    /// from the coordinator when it runs out.
-    pub async fn next_producer_id(&self) -> Result<i64, AdminError> {
-        if let Some(id) = self.lock_ids().next() {
-            return Ok(id);
-        }
-        let block = self.cluster.allocate_producer_ids().await?;
-        let mut ids = self.lock_ids();
-        if ids.is_empty() {
-            *ids = block;
-        }
-        ids.next().ok_or(AdminError::NoCoordinator)
-    }
-
-    fn lock_ids(&self) -> std::sync::MutexGuard<'_, std::ops::Range<i64>> {
-        self.producer_ids.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// A listener's socket, bound but not yet listening: until the broker
@@ -199,14 +165,7 @@ pub async fn run(
         background.clone(),
     ));
     let groups = GroupService::start(config.group, cluster.clone(), background.clone());
-    let broker = Arc::new(Broker {
-        config,
-        groups,
-        cluster,
-        logs: logs.clone(),
-        replicas,
-        producer_ids: Mutex::new(0..0),
-    });
+    let broker = Arc::new(Broker::new(config, cluster, logs.clone(), replicas, groups));
 
     // As Kafka, requests are served only once this broker is registered
     // and its partitions are open: a client's first answer is then right.
