@@ -7,7 +7,6 @@ pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod log;
-pub mod replicas;
 pub mod replication;
 pub mod server;
 

@@ -33,7 +33,7 @@ use broker::cluster::{
 };
 use broker::config::BrokerConfig;
 use broker::log::{LogConfig, LogManager};
-use broker::replicas::Replicas;
+use broker::replication::Replicas;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};

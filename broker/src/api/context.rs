@@ -8,7 +8,7 @@ use crate::cluster::{AdminError, Cluster};
 use crate::config::BrokerConfig;
 use crate::group::GroupService;
 use crate::log::LogManager;
-use crate::replicas::Replicas;
+use crate::replication::Replicas;
 
 /// Everything a request handler can reach; shared by all connections.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use super::Broker;
-use crate::replicas::{write_isr, Replica};
+use crate::replication::{write_isr, Replica};
 
 pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
     let deadline =

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
-use crate::replicas::Replica;
+use crate::replication::Replica;
 
 pub use context::{Broker, RequestContext};
 

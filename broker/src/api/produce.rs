@@ -11,8 +11,7 @@ use kafka_protocol::ResponseError;
 
 use super::valid_topic_name;
 use super::Broker;
-use crate::replicas::Replica;
-use crate::replication::AckState;
+use crate::replication::{AckState, Replica};
 
 pub async fn handle(
     broker: &Arc<Broker>,

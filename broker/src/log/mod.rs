@@ -8,13 +8,13 @@ mod batch;
 mod checkpoint;
 mod config;
 mod dir_lock;
+mod follower;
 mod index;
 mod leader_epoch;
 mod manager;
 mod partition;
 mod producer_state;
 mod recovery;
-mod replication;
 mod segment;
 
 use std::path::PathBuf;

@@ -16,9 +16,9 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochReque
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::Replica;
 use crate::client::Connection;
 use crate::log::Log;
-use crate::replicas::Replica;
 
 /// Where a follower fetches from.
 #[derive(Debug, Clone)]

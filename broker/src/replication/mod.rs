@@ -1,4 +1,6 @@
-//! Replication, leader side and follower side, with Kafka's rules: the
+//! Replication, leader side and follower side, with Kafka's rules: which
+//! partitions this broker hosts and in which role ([`replicas`], following
+//! the metadata image), and for each the
 //! leader tracks each follower's fetch position, moves the high watermark
 //! to the smallest log end in the ISR, expands the ISR when a follower has
 //! caught up and shrinks it when one lags longer than
@@ -14,6 +16,9 @@
 //! follower positions, the high watermark and waiting produces.
 
 pub mod fetcher;
+mod replicas;
+
+pub use replicas::{follow, shrink_isrs, write_isr, Replica, Replicas};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

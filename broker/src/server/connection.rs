@@ -228,7 +228,7 @@ pub async fn fuzz_connections(
     config: crate::config::BrokerConfig,
     cluster: crate::cluster::Cluster,
     logs: Arc<crate::log::LogManager>,
-    replicas: Arc<crate::replicas::Replicas>,
+    replicas: Arc<crate::replication::Replicas>,
     connections: Vec<Vec<u8>>,
     mut each: impl FnMut(usize, &Bytes, Result<Option<Bytes>, String>),
 ) {

@@ -20,7 +20,7 @@ use crate::cluster::{AdminError, Cluster, Endpoint, SessionConfig, SessionFile};
 use crate::config::BrokerConfig;
 use crate::group::GroupService;
 use crate::log::{FlushSettings, LogManager};
-use crate::replicas::{self, Replicas};
+use crate::replication::{self, Replicas};
 use common::net::{ConnectionLimits, LimitSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +143,7 @@ pub async fn run(
     let background = CancellationToken::new();
     let (cluster, session_task) = Cluster::start(session, background.clone());
     let replicas = Arc::new(Replicas::default());
-    let follower = tokio::spawn(replicas::follow(
+    let follower = tokio::spawn(replication::follow(
         replicas.clone(),
         cluster.clone(),
         logs.clone(),
@@ -158,7 +158,7 @@ pub async fn run(
             checkpoint_interval: Duration::from_secs(60),
         },
     );
-    tokio::spawn(replicas::shrink_isrs(
+    tokio::spawn(replication::shrink_isrs(
         replicas.clone(),
         cluster.clone(),
         config.replica_lag_time_max,

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::{fetcher, IsrChange, ReplicaSet};
 use crate::cluster::{wait_for_image, AdminError, Cluster, MetadataImage, PartitionState};
 use crate::log::{Log, LogConfig, LogManager};
-use crate::replication::{fetcher, IsrChange, ReplicaSet};
 
 /// One hosted partition.
 #[derive(Debug)]
