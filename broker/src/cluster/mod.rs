@@ -5,7 +5,6 @@
 //! `AdminZkClient` does.
 
 mod controller;
-pub mod group_meta;
 pub mod image;
 pub mod offsets;
 mod session;
@@ -72,6 +71,18 @@ impl AdminError {
             AdminError::NoCoordinator | AdminError::Zk(_) => 7,
         }
     }
+}
+
+/// An ISR change the leader writes to its partition's state znode: the
+/// new ISR, with the leader and epochs kept, conditional on the znode
+/// version it was based on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub controller_epoch: i32,
+    pub expected_version: i32,
 }
 
 /// The handle request handlers use; cheap to clone.
@@ -259,7 +270,7 @@ impl Cluster {
         &self,
         topic: &str,
         partition: i32,
-        change: &crate::replication::IsrChange,
+        change: &IsrChange,
     ) -> Result<(), AdminError> {
         let client = self.client().await?;
         let state = znode::PartitionStateZnode {

@@ -79,10 +79,15 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 fn parse(text: &str) -> Option<SessionInfo> {
-    let props = crate::config::parse_properties(text);
-    let id = props.get("session.id")?;
-    let id = i64::from_str_radix(id.strip_prefix("0x")?, 16).ok()?;
-    let password = unhex(props.get("session.password")?)?;
+    // Our own `key=value` lines (the file is ours alone), comments skipped.
+    let value = |key: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key))
+            .map(|(_, v)| v.trim())
+    };
+    let id = i64::from_str_radix(value("session.id")?.strip_prefix("0x")?, 16).ok()?;
+    let password = unhex(value("session.password")?)?;
     Some(SessionInfo::from_parts(SessionId(id), password))
 }
 

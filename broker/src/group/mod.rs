@@ -21,6 +21,7 @@ mod snapshot;
 mod state;
 mod task;
 mod types;
+mod znode;
 
 #[cfg(test)]
 mod tests;

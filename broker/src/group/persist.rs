@@ -1,6 +1,6 @@
 //! The group task's I/O for membership: loading a group's persisted
 //! metadata when this broker first sees a request for it, and storing the
-//! snapshots the state machine asks for (`cluster::group_meta`).
+//! snapshots the state machine asks for (`group::znode`).
 //!
 //! Stores run outside the group task, so they are ordered per group by a
 //! [`Slot`]: each store carries a sequence number from the task, and one
@@ -15,8 +15,8 @@ use kafka_protocol::ResponseError;
 use tokio::sync::mpsc;
 
 use super::service::{Core, Job};
+use super::znode::{self, StoreError, Stored};
 use super::GroupSnapshot;
-use crate::cluster::group_meta::{self, StoreError, Stored};
 use crate::cluster::Cluster;
 
 /// A group's write ordering and fencing state, shared by its stores.
@@ -75,9 +75,7 @@ impl Persist {
     /// request is answered COORDINATOR_NOT_AVAILABLE and retried.
     pub(super) async fn load(&self, group: &str) -> Result<Stored, ResponseError> {
         let loaded = match self.cluster.client().await {
-            Ok(client) => group_meta::load(&client, group)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(client) => znode::load(&client, group).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         loaded.map_err(|error| {
@@ -131,7 +129,7 @@ impl Persist {
             Version::Absent => None,
             Version::At(v) => Some(v),
             Version::Unknown => {
-                let stored = group_meta::load(&client, &store.group).await?;
+                let stored = znode::load(&client, &store.group).await?;
                 let newer = stored
                     .snapshot
                     .is_some_and(|s| s.generation_id > store.snapshot.generation_id);
@@ -141,7 +139,7 @@ impl Persist {
                 stored.version
             }
         };
-        group_meta::store(&client, &store.group, &store.snapshot, expected).await
+        znode::store(&client, &store.group, &store.snapshot, expected).await
     }
 
     /// Drops the group from the task, unless it was reloaded meanwhile
@@ -231,7 +229,7 @@ mod tests {
         );
         let g = "orders/eu";
         let read = |client| async move {
-            let stored = group_meta::load(client, g).await.expect("read");
+            let stored = znode::load(client, g).await.expect("read");
             stored.snapshot.map(|s| (s.generation_id, s.leader_id))
         };
 
@@ -251,8 +249,8 @@ mod tests {
         assert_eq!(read(&client).await, Some((2, Some("ours".into()))));
 
         // Another broker coordinates the group now and wrote generation 3.
-        let theirs = group_meta::load(&client, g).await.expect("read");
-        group_meta::store(&client, g, &snapshot(3, "theirs"), theirs.version)
+        let theirs = znode::load(&client, g).await.expect("read");
+        znode::store(&client, g, &snapshot(3, "theirs"), theirs.version)
             .await
             .expect("their store");
         persist.write(store(3, 3)).await;

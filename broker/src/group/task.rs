@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use super::persist::{new_slot, Persist, Slot, Store};
 use super::service::coordinator_for;
+use super::znode::Stored;
 use super::{Completion, GroupCoordinatorState, JoinResponse, Response, SyncResponse};
-use crate::cluster::group_meta::Stored;
 use crate::cluster::MetadataImage;
 
 pub(super) struct Core {

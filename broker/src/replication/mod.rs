@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use crate::cluster::PartitionState;
+use crate::cluster::{IsrChange, PartitionState};
 use crate::log::Log;
 
 /// Leader epochs this broker left whose final high watermark is kept for
@@ -96,16 +96,6 @@ pub struct ReplicaSet {
     /// The leader's log end after each append: replica fetches long-poll
     /// on it (they read past the high watermark).
     appended: watch::Sender<i64>,
-}
-
-/// An ISR change the leader must write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IsrChange {
-    pub isr: Vec<i32>,
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub controller_epoch: i32,
-    pub expected_version: i32,
 }
 
 impl ReplicaSet {

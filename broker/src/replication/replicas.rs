@@ -16,8 +16,10 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{fetcher, IsrChange, ReplicaSet};
-use crate::cluster::{wait_for_image, AdminError, Cluster, MetadataImage, PartitionState};
+use super::{fetcher, ReplicaSet};
+use crate::cluster::{
+    wait_for_image, AdminError, Cluster, IsrChange, MetadataImage, PartitionState,
+};
 use crate::log::{Log, LogConfig, LogManager};
 
 /// One hosted partition.

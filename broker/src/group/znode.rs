@@ -15,8 +15,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
 
-use super::{image, offsets};
-use crate::group::{GroupSnapshot, MemberSnapshot, Protocol};
+use super::{GroupSnapshot, MemberSnapshot, Protocol};
+use crate::cluster::{image, offsets};
 
 /// The format this broker writes.
 const FORMAT_VERSION: i32 = 1;
