@@ -11,6 +11,7 @@ mod dir_lock;
 mod follower;
 mod index;
 mod leader_epoch;
+pub(crate) mod legacy;
 mod manager;
 mod partition;
 mod producer_state;
