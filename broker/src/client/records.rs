@@ -1,15 +1,12 @@
 //! Records on the client side: building a produce batch, and reading the batches a
 //! Fetch returns (skipping records before the fetch offset, stopping at a partial batch).
 
-use bytes::{Buf, Bytes, BytesMut};
-use indexmap::IndexMap;
+use bytes::{Buf, Bytes};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
 use super::error::ClientError;
+use crate::log::{encode_plain, PlainRecord};
 
 /// A record as a producer hands it over; offsets are the broker's business.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,43 +51,20 @@ pub(crate) fn encode_batch(
     records: &[ProducerRecord],
     compression: Compression,
 ) -> Result<Bytes, ClientError> {
-    let records: Vec<Record> = records
+    let records = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            // The encoder starts a new batch whenever `offset - sequence` changes, so
-            // sequences must advance with offsets; starting at -1 gives the batch the
-            // baseSequence -1 that a non-idempotent Kafka producer sends.
-            let offset = i as i64;
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-                producer_id: NO_PRODUCER_ID,
-                producer_epoch: NO_PRODUCER_EPOCH,
-                timestamp_type: TimestampType::Creation,
-                offset,
-                sequence: (i as i32).wrapping_sub(1),
-                timestamp: r.timestamp,
-                key: r.key.clone(),
-                value: r.value.clone(),
-                headers: r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
-                    .collect::<IndexMap<_, _>>(),
-            }
+        .map(|r| PlainRecord {
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
+                .collect(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options)
-        .map_err(|e| ClientError::Records { source: e.into() })?;
-    Ok(buf.freeze())
+    encode_plain(records, compression).map_err(|e| ClientError::Records { source: e.into() })
 }
 
 /// What one partition's `records` bytes held.
@@ -153,6 +127,8 @@ pub(crate) fn decode_batches(mut bytes: Bytes, from: i64) -> Result<DecodedRecor
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
+
     use super::*;
 
     fn record(value: &'static str) -> ProducerRecord {

@@ -1,8 +1,14 @@
 //! Record batch (magic 2) headers: checking what a producer sent, and
-//! stamping offsets, leader epoch and log-append time into the bytes we store.
+//! stamping offsets, leader epoch and log-append time into the bytes we store;
+//! and building a plain batch as a non-idempotent producer sends one.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::RecordBatchDecoder;
+use indexmap::IndexMap;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+};
 
 use super::LogError;
 
@@ -248,6 +254,54 @@ pub(crate) fn stamp(
         at += h.size;
     }
     out
+}
+
+/// One record of a plain batch: what a non-idempotent producer sends.
+#[derive(Debug, Clone, Default)]
+pub struct PlainRecord {
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: IndexMap<StrBytes, Option<Bytes>>,
+}
+
+/// Encodes `records` as one magic-2 batch as a non-idempotent producer
+/// sends it: no producer id, base sequence -1, offsets from 0 (the log
+/// assigns the real ones).
+pub fn encode_plain(records: Vec<PlainRecord>, compression: Compression) -> anyhow::Result<Bytes> {
+    anyhow::ensure!(
+        i32::try_from(records.len()).is_ok(),
+        "{} records do not fit one batch",
+        records.len()
+    );
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch whenever `offset - sequence`
+            // changes; sequences from -1 keep one batch with baseSequence -1.
+            sequence: (i as i32).wrapping_sub(1),
+            timestamp: r.timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options)?;
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]

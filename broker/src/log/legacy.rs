@@ -6,13 +6,12 @@
 
 use std::io::Read;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-};
+use kafka_protocol::records::Compression;
 use kafka_protocol::ResponseError;
+
+use super::batch::{encode_plain, PlainRecord};
 
 /// What the compressed wrappers of one partition may inflate to in total.
 /// Kafka sets no such limit, but the request size does not bound it (gzip
@@ -224,40 +223,16 @@ fn bytes_field(m: &mut Bytes, what: &str) -> Result<Option<Bytes>, SetError> {
 }
 
 fn encode_batch(messages: Vec<Message>, compression: Compression) -> Result<Bytes, SetError> {
-    // Offsets and sequences below are indexes; the log assigns real offsets.
-    if i32::try_from(messages.len()).is_err() {
-        return Err(SetError::Encode(format!("{} records", messages.len())));
-    }
-    let records: Vec<Record> = messages
+    let records = messages
         .into_iter()
-        .enumerate()
-        .map(|(i, m)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch whenever `offset - sequence`
-            // changes; sequences from -1 keep one batch with baseSequence -1,
-            // as a non-idempotent producer sends.
-            sequence: (i as i32).wrapping_sub(1),
+        .map(|m| PlainRecord {
             timestamp: m.timestamp,
             key: m.key,
             value: m.value,
             headers: IndexMap::new(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options)
-        .map_err(|e| SetError::Encode(e.to_string()))?;
-    Ok(buf.freeze())
+    encode_plain(records, compression).map_err(|e| SetError::Encode(e.to_string()))
 }
 
 /// Decompresses a wrapper's value, refusing to produce more than `limit` bytes.
@@ -395,7 +370,8 @@ fn unlz4(data: &[u8], limit: usize) -> Result<Vec<u8>, SetError> {
 mod tests {
     use std::io::Write;
 
-    use bytes::BufMut;
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     use kafka_protocol::records::RecordBatchDecoder;
     use proptest::prelude::*;

@@ -20,6 +20,7 @@ mod segment;
 
 use std::path::PathBuf;
 
+pub use batch::{encode_plain, PlainRecord};
 pub use config::{ConfigError, LogConfig, TimestampType};
 pub use dir_lock::{lock_dirs, DirLocks};
 pub use manager::{FlushSettings, LogManager};
