@@ -295,6 +295,14 @@ fn kafka_python_defaults_and_admin_pypi() {
     );
 }
 
+/// Magic 0 has no timestamp: Kafka stores none (-1) on a CreateTime topic,
+/// not the broker's clock, and consumers read -1 back.
+#[test]
+fn legacy_message_timestamps_debian() {
+    let broker = dev_broker();
+    run_script(Client::Debian, &broker, "kafka_legacy_timestamps.py", &[]);
+}
+
 // ---------------------------------------------------------------------------
 // 3. Idempotent producer across a broker restart.
 

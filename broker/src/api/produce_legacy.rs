@@ -27,7 +27,7 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (index, set) in topic.partitions {
             let outcome = produce::leader(broker, name, index, request.acks).and_then(|replica| {
-                let batch = to_batch(set, now).map_err(|e| {
+                let batch = to_batch(set).map_err(|e| {
                     if matches!(e, SetError::Encode(_)) {
                         tracing::error!(topic = name, partition = index, error = %e, "conversion failed");
                     }

@@ -29,6 +29,10 @@ fn refusal(e: AdminError) -> Refusal {
     (e.error_code(), e.to_string())
 }
 
+/// How long CreateTopics waits for a topic it wrote to show in this
+/// broker's image, whatever the request's timeout.
+const KNOWN_WITHIN: Duration = Duration::from_secs(5);
+
 fn timeout(ms: i32) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
@@ -100,10 +104,25 @@ pub async fn create(
     }
     let wait = timeout(req.timeout_ms);
     for (name, partitions, i) in created {
-        let ready = broker
+        // Whatever the request's timeout, the answer waits until this
+        // broker's image has the topic: from then on every request here
+        // knows it, as Kafka's admin requests see the znodes just written.
+        let known = broker
             .replicas
-            .wait_for(wait, |img| online(img, &name, partitions))
+            .wait_for(KNOWN_WITHIN, |img| img.topic(&name).is_some())
             .await;
+        let ready = match known {
+            // Kafka answers at once when the client does not wait for the
+            // partitions to come online (timeout <= 0).
+            Ok(()) if req.timeout_ms <= 0 => Ok(()),
+            Ok(()) => {
+                broker
+                    .replicas
+                    .wait_for(wait, |img| online(img, &name, partitions))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = ready {
             let (code, message) = refusal(e);
             results[i].error_code = code;

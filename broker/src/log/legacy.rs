@@ -13,6 +13,9 @@ use kafka_protocol::ResponseError;
 
 use super::batch::{encode_plain, PlainRecord};
 
+/// Kafka's `RecordBatch.NO_TIMESTAMP`.
+const NO_TIMESTAMP: i64 = -1;
+
 /// What the compressed wrappers of one partition may inflate to in total.
 /// Kafka sets no such limit, but the request size does not bound it (gzip
 /// reaches ~1000:1), and producers batch about 1 MB uncompressed by default.
@@ -61,9 +64,8 @@ fn corrupt(why: impl Into<String>) -> SetError {
 
 /// Converts one partition's legacy message set into a single magic-2 batch
 /// with the codec of its (last) compressed wrapper.
-pub(crate) fn to_batch(set: Bytes, now: i64) -> Result<Bytes, SetError> {
+pub(crate) fn to_batch(set: Bytes) -> Result<Bytes, SetError> {
     let mut d = Decoder {
-        now,
         messages: Vec::new(),
         codec: Compression::None,
         inflate_budget: MAX_INFLATED,
@@ -93,8 +95,6 @@ struct Wrapper {
 
 #[derive(Debug)]
 struct Decoder {
-    /// Stands in for the timestamp magic 0 lacks.
-    now: i64,
     messages: Vec<Message>,
     /// Kafka's old broker kept the codec of the last compressed wrapper
     /// when a set mixed them; one batch can only have one.
@@ -144,7 +144,9 @@ impl Decoder {
             m.try_get_i64()
                 .map_err(|_| corrupt("message too short for a timestamp"))?
         } else {
-            self.now
+            // Magic 0 has no timestamp: Kafka keeps none (-1) on a
+            // CreateTime topic, and consumers read -1 back.
+            NO_TIMESTAMP
         };
         let key = bytes_field(&mut m, "key")?;
         let value = bytes_field(&mut m, "value")?;
@@ -378,8 +380,6 @@ mod tests {
 
     use super::*;
 
-    const NOW: i64 = 1_700_000_000_000;
-
     /// One legacy message as a producer writes it.
     struct Msg<'a> {
         magic: u8,
@@ -511,7 +511,7 @@ mod tests {
     }
 
     fn expected(magic: u8) -> Vec<Kv<'static>> {
-        let ts = |t| if magic == 0 { NOW } else { t };
+        let ts = |t| if magic == 0 { NO_TIMESTAMP } else { t };
         vec![
             (ts(1000), Some(&b"k1"[..]), Some(&b"v1"[..])),
             (ts(1001), None, None),
@@ -541,7 +541,7 @@ mod tests {
         for magic in [0, 1] {
             let bytes = set(&sample(magic), 42);
             check(
-                to_batch(Bytes::from(bytes), NOW).expect("converts"),
+                to_batch(Bytes::from(bytes)).expect("converts"),
                 Compression::None,
                 magic,
             );
@@ -569,7 +569,7 @@ mod tests {
             ];
             for (codec, compressed, expect) in cases {
                 let bytes = wrapper(magic, codec, 5, &compressed);
-                let batch = to_batch(Bytes::from(bytes), NOW)
+                let batch = to_batch(Bytes::from(bytes))
                     .unwrap_or_else(|e| panic!("magic {magic} codec {codec}: {e}"));
                 check(batch, expect, magic);
             }
@@ -589,7 +589,7 @@ mod tests {
                 value: Some(&gzip(&inner)),
             },
         );
-        let (_, records) = decode(to_batch(Bytes::from(bytes), NOW).expect("converts"));
+        let (_, records) = decode(to_batch(Bytes::from(bytes)).expect("converts"));
         assert!(records.iter().all(|r| r.timestamp == 777));
     }
 
@@ -600,7 +600,7 @@ mod tests {
         bytes.extend(wrapper(1, 1, 2, &gzip(&inner)));
         let inner = set(&[plain(1, 3, None, b"snapped")], 0);
         bytes.extend(wrapper(1, 2, 3, &xerial(&inner)));
-        let (c, records) = decode(to_batch(Bytes::from(bytes), NOW).expect("converts"));
+        let (c, records) = decode(to_batch(Bytes::from(bytes)).expect("converts"));
         assert_eq!(c, Compression::Snappy);
         let values: Vec<_> = records.iter().map(|r| r.value.as_deref()).collect();
         assert_eq!(
@@ -615,7 +615,7 @@ mod tests {
         let whole = bytes.len();
         bytes.extend_from_slice(&message(3, &plain(1, 5, None, b"cut off"))[..20]);
         check(
-            to_batch(Bytes::from(bytes.clone()), NOW).expect("converts"),
+            to_batch(Bytes::from(bytes.clone())).expect("converts"),
             Compression::None,
             1,
         );
@@ -625,14 +625,14 @@ mod tests {
         bytes.put_i32(i32::MAX);
         bytes.put_slice(b"junk");
         check(
-            to_batch(Bytes::from(bytes), NOW).expect("converts"),
+            to_batch(Bytes::from(bytes)).expect("converts"),
             Compression::None,
             1,
         );
     }
 
     fn refused(bytes: Vec<u8>) -> SetError {
-        match to_batch(Bytes::from(bytes), NOW) {
+        match to_batch(Bytes::from(bytes)) {
             Ok(_) => panic!("accepted"),
             Err(e) => e,
         }
@@ -792,7 +792,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_sets_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = to_batch(Bytes::from(bytes), NOW);
+            let _ = to_batch(Bytes::from(bytes));
         }
 
         /// Damaged compressed payloads under a valid wrapper CRC reach the
@@ -813,9 +813,9 @@ mod tests {
             };
             let i = at.index(compressed.len());
             compressed[i] = byte;
-            let _ = to_batch(Bytes::from(wrapper(magic, codec, 0, &compressed)), NOW);
+            let _ = to_batch(Bytes::from(wrapper(magic, codec, 0, &compressed)));
             compressed.truncate(cut.index(compressed.len() + 1));
-            let _ = to_batch(Bytes::from(wrapper(magic, codec, 0, &compressed)), NOW);
+            let _ = to_batch(Bytes::from(wrapper(magic, codec, 0, &compressed)));
         }
 
     }
