@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod connect_string;
 pub mod db;
 pub mod machine;
 pub mod path;

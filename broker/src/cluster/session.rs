@@ -155,30 +155,10 @@ async fn close_previous(
     }
 }
 
-/// Whether any server of the connect string accepts a TCP connection; if
-/// none does, the socket error of the first (`connection refused`, ...).
+/// Whether a server of the connect string accepts a TCP connection; if
+/// none does, the socket error that says why.
 pub(crate) async fn probe(connect: &str) -> Result<(), String> {
-    let hosts = connect.split('/').next().unwrap_or_default();
-    let mut first_error = None;
-    for host in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-        let addr = if host.contains(':') {
-            host.to_owned()
-        } else {
-            format!("{host}:2181")
-        };
-        let tried = tokio::time::timeout(
-            Duration::from_secs(1),
-            tokio::net::TcpStream::connect(&addr),
-        )
-        .await;
-        let error = match tried {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => format!("{addr}: {e}"),
-            Err(_) => format!("{addr}: no answer within 1 s"),
-        };
-        first_error.get_or_insert(error);
-    }
-    Err(first_error.unwrap_or_else(|| format!("no server in {connect:?}")))
+    coordinator::connect_string::probe(connect, Duration::from_secs(1)).await
 }
 
 /// Drops the last client (which sends closeSession, so our ephemerals go at

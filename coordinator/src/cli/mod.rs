@@ -20,6 +20,9 @@ use self::render::Data;
 /// The server when neither `--server` nor `COORD_SERVER` names one.
 const DEFAULT_SERVER: &str = "127.0.0.1:2181";
 
+/// How long the reachability probe waits for a TCP connect.
+const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Options of every client command. Accepted before the command
 /// (`coord --server h:1 ls /`) or after it (`coord ls / --server h:1`), and
 /// not by `coord server`, whose help lists only server options.
@@ -224,7 +227,9 @@ async fn subtree(client: &zk::Client, path: &str) -> anyhow::Result<Vec<String>>
 
 async fn execute(server: &str, output: OutputFormat, op: Op) -> anyhow::Result<()> {
     // A refused connection is reported now, not as a timeout later.
-    errors::probe(server).await?;
+    coordinator::connect_string::probe(server, PROBE_PATIENCE)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let client = zk::Client::connector()
         .with_session_timeout(Duration::from_secs(10))
         .with_connection_timeout(Duration::from_secs(5))
