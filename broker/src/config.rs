@@ -51,6 +51,16 @@ pub enum ConfigError {
     Override(String),
 }
 
+impl ConfigError {
+    fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// One `NAME://host:port` entry of `listeners` or `advertised.listeners`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
@@ -62,11 +72,7 @@ pub struct Listener {
 
 impl Listener {
     fn parse_list(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
-        let invalid = |reason: &str| ConfigError::Invalid {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid = |reason: &str| ConfigError::invalid(key, value, reason);
         let mut out = Vec::new();
         for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, rest) = item
@@ -175,11 +181,7 @@ impl Default for BrokerConfig {
 /// host names there; only addresses are taken here, and a name is refused
 /// rather than silently never matching.
 fn per_ip_overrides(key: &str, value: &str) -> Result<HashMap<IpAddr, u32>, ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let invalid = |reason: &str| ConfigError::invalid(key, value, reason);
     let mut out = HashMap::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (ip, count) = item
@@ -433,11 +435,7 @@ impl Builder {
                 .insert("segment.ms".into(), ms.to_string());
         }
         self.cfg.log = LogConfig::from_topic_configs(&LogConfig::default(), &self.topic_defaults)
-            .map_err(|e| ConfigError::Invalid {
-            key: "log.*".into(),
-            value: String::new(),
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| ConfigError::invalid("log.*", "", e.to_string()))?;
         Ok(self.cfg)
     }
 }
@@ -502,11 +500,9 @@ fn env_entries(
 }
 
 fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
-    v.trim().parse().map_err(|_| ConfigError::Invalid {
-        key: key.to_owned(),
-        value: v.to_owned(),
-        reason: "not a number".into(),
-    })
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, v, "not a number"))
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(
@@ -515,11 +511,7 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
 ) -> Result<T, ConfigError> {
     let n: T = num(key, v)?;
     if n <= T::default() {
-        return Err(ConfigError::Invalid {
-            key: key.to_owned(),
-            value: v.to_owned(),
-            reason: "must be positive".into(),
-        });
+        return Err(ConfigError::invalid(key, v, "must be positive"));
     }
     Ok(n)
 }
@@ -528,17 +520,47 @@ fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(ConfigError::Invalid {
-            key: key.to_owned(),
-            value: v.to_owned(),
-            reason: "expected true or false".into(),
-        }),
+        _ => Err(ConfigError::invalid(key, v, "expected true or false")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_limit_keys_are_honoured_and_host_names_refused() {
+        let props = BTreeMap::from([
+            ("max.connections".to_owned(), "100".to_owned()),
+            ("max.connections.per.ip".to_owned(), "0".to_owned()),
+            (
+                "max.connections.per.ip.overrides".to_owned(),
+                "127.0.0.1:5,[::1]:7".to_owned(),
+            ),
+        ]);
+        let cfg = BrokerConfig::from_properties(&props).expect("valid");
+        assert_eq!((cfg.max_connections, cfg.max_connections_per_ip), (100, 0));
+        assert_eq!(
+            cfg.max_connections_per_ip_overrides,
+            HashMap::from([
+                (IpAddr::from([127, 0, 0, 1]), 5),
+                ("::1".parse().expect("ip"), 7)
+            ])
+        );
+        for bad in ["kafka1:5", "127.0.0.1", "127.0.0.1:x"] {
+            let props = BTreeMap::from([(
+                "max.connections.per.ip.overrides".to_owned(),
+                bad.to_owned(),
+            )]);
+            assert!(
+                matches!(
+                    BrokerConfig::from_properties(&props),
+                    Err(ConfigError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn properties_syntax() {
